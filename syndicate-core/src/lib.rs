@@ -1,0 +1,29 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod action;
+pub mod digest;
+pub mod event;
+pub mod jcs;
+pub mod memory;
+pub mod seal;
+pub mod store;
+pub mod timestamp;
+pub mod verify;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use action::{Action, ActionError, action_digest};
+pub use digest::{Digest, DigestParseError, digest, tags};
+pub use event::{
+    Actor, ActorKind, ChainId, ChainIdError, Columns, Envelope, Event, EventDraft, EventKind,
+    PolicyRef,
+};
+pub use jcs::CanonError;
+pub use memory::MemoryStore;
+pub use seal::{Head, SealError, seal};
+pub use store::{BoxError, EventStore, EventStoreExt, Order, Query, StoreError};
+pub use timestamp::Timestamp;
+pub use verify::{Check, Report, Summary, Verifier, Violation, verify_store};

@@ -1,0 +1,2 @@
+//! Cross-crate tests live in `tests/`.
+#![forbid(unsafe_code)]
