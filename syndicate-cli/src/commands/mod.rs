@@ -1,0 +1,4 @@
+//! One module per command group.
+
+pub mod action;
+pub mod input;
