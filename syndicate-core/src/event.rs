@@ -111,6 +111,9 @@ event_kinds! {
     ActionApproved => "action.approved",
     /// A human or a policy rule denied a proposed action.
     ActionDenied => "action.denied",
+    /// An attempt to approve was refused (wrong digest, self-approval,
+    /// unknown or already decided request); recorded so refusals are audited.
+    ApprovalRefused => "approval.refused",
     /// An approved action started; its executed digest equals the approved one.
     ExecutionStarted => "execution.started",
     /// The action about to run differed from the approved one; it did not run.

@@ -5,6 +5,7 @@
 pub mod action;
 pub mod digest;
 pub mod event;
+mod header;
 pub mod jcs;
 pub mod memory;
 pub mod seal;

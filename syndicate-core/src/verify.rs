@@ -1,13 +1,11 @@
 //! Integrity verification: re-hash every stored event and check that the
 //! chain is one unbroken, ordered sequence whose columns match its bytes.
 
-use std::borrow::Cow;
 use std::fmt;
-
-use serde::Deserialize;
 
 use crate::digest::{Digest, tags};
 use crate::event::{ChainId, ENVELOPE_VERSION, Event};
+use crate::header::read_header;
 use crate::seal::Head;
 use crate::store::{EventStore, StoreError};
 use crate::timestamp::Timestamp;
@@ -123,48 +121,6 @@ impl Report {
     }
 }
 
-/// The members of an envelope the integrity checks read, borrowed from the
-/// canonical bytes. The body is skipped except for `request_id`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Header<'a> {
-    v: u64,
-    #[serde(borrow)]
-    chain: Cow<'a, str>,
-    seq: u64,
-    prev: Digest,
-    #[serde(borrow)]
-    at: Cow<'a, str>,
-    #[serde(borrow)]
-    session: Cow<'a, str>,
-    #[serde(borrow)]
-    kind: Cow<'a, str>,
-    #[serde(borrow)]
-    actor: ActorHeader<'a>,
-    #[allow(dead_code)]
-    policy: Option<crate::event::PolicyRef>,
-    #[serde(borrow)]
-    body: BodyHeader<'a>,
-    #[serde(borrow)]
-    once: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ActorHeader<'a> {
-    #[serde(borrow)]
-    id: Cow<'a, str>,
-    #[allow(dead_code)]
-    #[serde(rename = "type")]
-    kind: crate::event::ActorKind,
-}
-
-#[derive(Deserialize)]
-struct BodyHeader<'a> {
-    #[serde(borrow, default)]
-    request_id: Option<Cow<'a, str>>,
-}
-
 /// A streaming verifier: feed it events in seq order with
 /// [`check`](Verifier::check); it keeps constant state.
 #[derive(Debug, Clone)]
@@ -241,11 +197,14 @@ impl Verifier {
                 format!("bytes hashing to {hash}"),
             ));
         }
-        let header: Header<'_> = serde_json::from_slice(&event.canonical).map_err(|e| {
+        let header = read_header(&event.canonical).map_err(|e| {
             fail(
                 Check::Format,
-                "a v1 envelope".to_owned(),
-                format!("bytes that are not one ({e})"),
+                format!(
+                    "a canonical v1 envelope ({} at byte {})",
+                    e.expected, e.offset
+                ),
+                "bytes that are not one".to_owned(),
             )
         })?;
         if header.v != ENVELOPE_VERSION {
@@ -299,12 +258,12 @@ impl Verifier {
             ("kind", Some(header.kind.as_ref()), Some(c.kind.as_str())),
             (
                 "actor",
-                Some(header.actor.id.as_ref()),
+                Some(header.actor_id.as_ref()),
                 Some(c.actor.as_str()),
             ),
             (
                 "request_id",
-                header.body.request_id.as_deref(),
+                header.request_id.as_deref(),
                 c.request_id.as_deref(),
             ),
             ("once", header.once.as_deref(), c.once.as_deref()),
@@ -346,6 +305,10 @@ fn show(value: Option<&str>) -> String {
 /// reading pages of [`VERIFY_PAGE`] events (constant memory). Events appended
 /// while it runs are verified too, up to the last page read.
 ///
+/// The next page is read while the current one is checked, so a store that
+/// reads off the async runtime (as the SQLite and PostgreSQL stores do)
+/// overlaps its I/O with the hashing.
+///
 /// # Errors
 /// [`StoreError`] when the store cannot be read, except
 /// [`StoreError::Corrupt`], which becomes a [`Check::Row`] violation.
@@ -358,36 +321,82 @@ pub async fn verify_store<S: EventStore + ?Sized>(
         Some(head) => Verifier::resume(chain, head),
         None => Verifier::new(chain),
     };
+    let mut page = store.read(verifier.next_seq(), VERIFY_PAGE).await;
     loop {
-        let page = match store.read(verifier.next_seq(), VERIFY_PAGE).await {
-            Ok(page) => page,
+        let events = match page {
+            Ok(events) => events,
             Err(StoreError::Corrupt { seq, reason, .. }) => {
-                // Verify the readable rows before the corrupt one first, so
-                // the report names the first bad seq.
-                if seq > verifier.next_seq() {
-                    let limit = usize::try_from(seq - verifier.next_seq()).unwrap_or(usize::MAX);
-                    for event in &store.read(verifier.next_seq(), limit).await? {
-                        if let Err(violation) = verifier.check(event) {
-                            return Ok(verifier.report(Some(violation)));
-                        }
-                    }
-                }
-                return Ok(verifier.report(Some(Violation {
-                    seq,
-                    check: Check::Row,
-                    expected: "a readable row".into(),
-                    found: reason,
-                })));
+                return corrupt_row(store, &mut verifier, seq, reason).await;
             }
             Err(e) => return Err(e),
         };
-        if page.is_empty() {
+        let Some(last) = events.last() else {
             return Ok(verifier.report(None));
+        };
+        let next = store.read(last.seq.saturating_add(1), VERIFY_PAGE);
+        let check = async {
+            for event in &events {
+                verifier.check(event)?;
+            }
+            Ok::<(), Violation>(())
+        };
+        let (checked, next) = join2(check, next).await;
+        if let Err(violation) = checked {
+            return Ok(verifier.report(Some(violation)));
         }
-        for event in &page {
+        page = next;
+    }
+}
+
+/// Reports an unreadable row, after verifying the readable rows before it so
+/// the report names the first bad seq.
+async fn corrupt_row<S: EventStore + ?Sized>(
+    store: &S,
+    verifier: &mut Verifier,
+    seq: u64,
+    reason: String,
+) -> Result<Report, StoreError> {
+    if seq > verifier.next_seq() {
+        let limit = usize::try_from(seq - verifier.next_seq()).unwrap_or(usize::MAX);
+        for event in &store.read(verifier.next_seq(), limit).await? {
             if let Err(violation) = verifier.check(event) {
                 return Ok(verifier.report(Some(violation)));
             }
         }
     }
+    Ok(verifier.report(Some(Violation {
+        seq,
+        check: Check::Row,
+        expected: "a readable row".into(),
+        found: reason,
+    })))
+}
+
+/// Runs two futures concurrently; polls `b` first so its I/O starts before
+/// `a` does CPU work.
+async fn join2<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let mut a = std::pin::pin!(a);
+    let mut b = std::pin::pin!(b);
+    let (mut out_a, mut out_b) = (None, None);
+    std::future::poll_fn(|cx| {
+        if out_b.is_none()
+            && let std::task::Poll::Ready(v) = b.as_mut().poll(cx)
+        {
+            out_b = Some(v);
+        }
+        if out_a.is_none()
+            && let std::task::Poll::Ready(v) = a.as_mut().poll(cx)
+        {
+            out_a = Some(v);
+        }
+        match (out_a.take(), out_b.take()) {
+            (Some(a), Some(b)) => std::task::Poll::Ready((a, b)),
+            (a, b) => {
+                out_a = a;
+                out_b = b;
+                std::task::Poll::Pending
+            }
+        }
+    })
+    .await
 }

@@ -13,6 +13,7 @@ use syndicate_core::jcs;
 
 /// The hand-picked 64-bit patterns of the generator (`staticU64s` in the
 /// upstream test-data README): parameters of the algorithm, in order.
+#[rustfmt::skip]
 const STATIC_U64S: [u64; 168] = [
     0x0000_0000_0000_0000, 0x8000_0000_0000_0000, 0x0000_0000_0000_0001, 0x8000_0000_0000_0001,
     0xC466_9669_5DBD_1CC3, 0xC432_11ED_E497_4A35, 0xC3FC_E97C_A0F2_1056, 0xC3C7_2130_80C1_A6AC,

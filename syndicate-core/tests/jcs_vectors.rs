@@ -85,8 +85,8 @@ fn edge_cases_give_canonical_bytes_and_sha256() {
         let name = case["name"].as_str().unwrap();
         let input = case["input"].as_str().unwrap();
         let canonical = case["canonical"].as_str().unwrap();
-        let got = jcs::canonicalize(input.as_bytes())
-            .unwrap_or_else(|e| panic!("{name}: refused: {e}"));
+        let got =
+            jcs::canonicalize(input.as_bytes()).unwrap_or_else(|e| panic!("{name}: refused: {e}"));
         assert_eq!(show(&got), canonical, "{name}: canonical bytes differ");
         assert_eq!(
             sha256_hex(&got),

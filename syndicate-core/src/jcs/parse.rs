@@ -497,7 +497,9 @@ fn double_value(f: f64) -> Value {
     }
 }
 
-/// JSON Pointer of the innermost of `frames`, which are open containers.
+/// JSON Pointer of the value that the open containers `frames` lead to:
+/// each array adds the index of the element being parsed, each object the
+/// key of the member being parsed.
 fn pointer(frames: &[Frame]) -> String {
     let mut path = String::new();
     for frame in frames {
