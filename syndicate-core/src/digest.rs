@@ -105,27 +105,49 @@ pub enum DigestParseError {
     },
 }
 
+/// Value of each byte as a lower-case hex digit; 0xff for anything else.
+const HEX_VALUE: [u8; 256] = {
+    let mut table = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+
 impl FromStr for Digest {
     type Err = DigestParseError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bytes = s.as_bytes();
-        if bytes.len() != 64 {
-            return Err(DigestParseError::Length(s.chars().count()));
-        }
-        let nibble = |position: usize| -> Result<u8, DigestParseError> {
-            match bytes[position] {
-                c @ b'0'..=b'9' => Ok(c - b'0'),
-                c @ b'a'..=b'f' => Ok(c - b'a' + 10),
-                _ => Err(DigestParseError::Character {
-                    found: s[position..].chars().next().unwrap_or('?'),
-                    position,
-                }),
-            }
-        };
+        let bytes: &[u8; 64] = s
+            .as_bytes()
+            .try_into()
+            .map_err(|_| DigestParseError::Length(s.chars().count()))?;
         let mut out = [0u8; 32];
-        for (i, byte) in out.iter_mut().enumerate() {
-            *byte = (nibble(2 * i)? << 4) | nibble(2 * i + 1)?;
+        let mut bad = 0u8;
+        for (byte, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+            let (hi, lo) = (
+                HEX_VALUE[usize::from(pair[0])],
+                HEX_VALUE[usize::from(pair[1])],
+            );
+            bad |= hi | lo;
+            *byte = (hi << 4) | (lo & 0x0f);
+        }
+        if bad & 0xf0 != 0 {
+            let position = bytes
+                .iter()
+                .position(|b| HEX_VALUE[usize::from(*b)] == 0xff)
+                .unwrap_or(0);
+            return Err(DigestParseError::Character {
+                found: s[position..].chars().next().unwrap_or('?'),
+                position,
+            });
         }
         Ok(Digest(out))
     }

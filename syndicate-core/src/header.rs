@@ -86,14 +86,20 @@ impl<'a> Reader<'a> {
         let start = self.pos;
         let mut escaped = false;
         loop {
-            match self.peek() {
-                None => return self.fail("end of string"),
-                Some(b'"') => break,
-                Some(b'\\') => {
-                    escaped = true;
-                    self.pos += 2;
+            let rest = self.bytes.get(self.pos..).unwrap_or_default();
+            match memchr::memchr2(b'"', b'\\', rest) {
+                None => {
+                    self.pos = self.bytes.len();
+                    return self.fail("end of string");
                 }
-                Some(_) => self.pos += 1,
+                Some(i) if rest[i] == b'"' => {
+                    self.pos += i;
+                    break;
+                }
+                Some(i) => {
+                    escaped = true;
+                    self.pos += i + 2;
+                }
             }
         }
         let raw = self.bytes.get(start..self.pos).unwrap_or_default();

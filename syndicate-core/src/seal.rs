@@ -4,8 +4,11 @@
 use serde_json::Value;
 
 use crate::digest::{Digest, tags};
-use crate::event::{ActorKind, ChainId, Columns, ENVELOPE_VERSION, Envelope, Event, EventDraft};
-use crate::jcs::{self, CanonError};
+use crate::event::{
+    Actor, ActorKind, ChainId, Columns, ENVELOPE_VERSION, Envelope, Event, EventDraft, EventKind,
+    PolicyRef,
+};
+use crate::jcs::{self, CanonError, Limits};
 use crate::timestamp::Timestamp;
 
 /// Largest canonical envelope accepted, in bytes (4 MiB: a 1 MiB action plus
@@ -158,23 +161,24 @@ pub fn seal(
         Some(head) => (head.seq + 1, head.hash),
         None => (0, Digest::ZERO),
     };
+    let at_text = at.to_string();
     let mut events = Vec::with_capacity(drafts.len());
     for (index, draft) in drafts.iter().enumerate() {
-        let envelope = Envelope {
-            v: ENVELOPE_VERSION,
-            chain: chain.clone(),
+        let fields = Fields {
+            chain: chain.as_str(),
             seq,
-            prev,
-            at,
-            session: draft.session.clone(),
+            prev: &prev,
+            at: &at_text,
+            session: &draft.session,
             kind: draft.kind,
-            actor: draft.actor.clone(),
-            policy: draft.policy.clone(),
-            body: draft.body.clone(),
-            once: draft.once.clone(),
+            actor: &draft.actor,
+            policy: draft.policy.as_ref(),
+            body: &draft.body,
+            once: draft.once.as_deref(),
         };
-        let canonical =
-            canonical_envelope(&envelope).map_err(|source| SealError::Canon { index, source })?;
+        let canonical = fields
+            .write()
+            .map_err(|source| SealError::Canon { index, source })?;
         if canonical.len() > MAX_EVENT_BYTES {
             return Err(SealError::TooLarge {
                 index,
@@ -185,8 +189,19 @@ pub fn seal(
         events.push(Event {
             seq,
             hash,
-            columns: Columns::of(&envelope),
             canonical,
+            columns: Columns {
+                at: at_text.clone(),
+                session: draft.session.clone(),
+                kind: draft.kind.as_str().to_owned(),
+                actor: draft.actor.id.clone(),
+                request_id: draft
+                    .body
+                    .get("request_id")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                once: draft.once.clone(),
+            },
         });
         prev = hash;
         seq += 1;
@@ -194,28 +209,99 @@ pub fn seal(
     Ok(events)
 }
 
+/// Limits for reading an event envelope back with the strict parser: the
+/// envelope may be up to [`MAX_EVENT_BYTES`] and 128 levels deep (the body,
+/// at depth 2, is written with at most 126 levels so the whole stays within).
+pub const EVENT_LIMITS: Limits = Limits {
+    max_depth: 128,
+    max_bytes: MAX_EVENT_BYTES,
+};
+
+const BODY_LIMITS: Limits = Limits {
+    max_depth: 126,
+    max_bytes: MAX_EVENT_BYTES,
+};
+
 /// The canonical bytes of an envelope.
 ///
 /// # Errors
 /// [`CanonError`] when the body has no canonical form.
 pub fn canonical_envelope(envelope: &Envelope) -> Result<Vec<u8>, CanonError> {
-    let policy = envelope.policy.as_ref().map(
-        |p| serde_json::json!({"id": p.id, "version": p.version, "digest": p.digest.to_string()}),
-    );
-    let value = serde_json::json!({
-        "v": envelope.v,
-        "chain": envelope.chain.as_str(),
-        "seq": envelope.seq,
-        "prev": envelope.prev.to_string(),
-        "at": envelope.at.to_string(),
-        "session": envelope.session,
-        "kind": envelope.kind.as_str(),
-        "actor": {"id": envelope.actor.id, "type": actor_type(envelope.actor.kind)},
-        "policy": policy,
-        "body": envelope.body,
-        "once": envelope.once,
-    });
-    jcs::to_canonical_vec(&value)
+    Fields {
+        chain: envelope.chain.as_str(),
+        seq: envelope.seq,
+        prev: &envelope.prev,
+        at: &envelope.at.to_string(),
+        session: &envelope.session,
+        kind: envelope.kind,
+        actor: &envelope.actor,
+        policy: envelope.policy.as_ref(),
+        body: &envelope.body,
+        once: envelope.once.as_deref(),
+    }
+    .write()
+}
+
+/// The members of an envelope, borrowed, for writing its canonical bytes
+/// directly: the members are written in their RFC 8785 order (all names are
+/// ASCII, so UTF-16 order is byte order) without building a JSON value.
+struct Fields<'a> {
+    chain: &'a str,
+    seq: u64,
+    prev: &'a Digest,
+    at: &'a str,
+    session: &'a str,
+    kind: EventKind,
+    actor: &'a Actor,
+    policy: Option<&'a PolicyRef>,
+    body: &'a Value,
+    once: Option<&'a str>,
+}
+
+impl Fields<'_> {
+    fn write(&self) -> Result<Vec<u8>, CanonError> {
+        let mut out = Vec::with_capacity(512);
+        out.extend_from_slice(b"{\"actor\":{\"id\":");
+        jcs::write_string(&self.actor.id, &mut out);
+        out.extend_from_slice(b",\"type\":\"");
+        out.extend_from_slice(actor_type(self.actor.kind).as_bytes());
+        out.extend_from_slice(b"\"},\"at\":");
+        jcs::write_string(self.at, &mut out);
+        out.extend_from_slice(b",\"body\":");
+        jcs::write_canonical_with(self.body, &BODY_LIMITS, &mut out)?;
+        out.extend_from_slice(b",\"chain\":");
+        jcs::write_string(self.chain, &mut out);
+        out.extend_from_slice(b",\"kind\":");
+        jcs::write_string(self.kind.as_str(), &mut out);
+        out.extend_from_slice(b",\"once\":");
+        match self.once {
+            Some(once) => jcs::write_string(once, &mut out),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"policy\":");
+        match self.policy {
+            Some(policy) => {
+                out.extend_from_slice(b"{\"digest\":\"");
+                out.extend_from_slice(policy.digest.to_string().as_bytes());
+                out.extend_from_slice(b"\",\"id\":");
+                jcs::write_string(&policy.id, &mut out);
+                out.extend_from_slice(b",\"version\":");
+                jcs::write_string(&policy.version, &mut out);
+                out.push(b'}');
+            }
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"prev\":\"");
+        out.extend_from_slice(self.prev.to_string().as_bytes());
+        out.extend_from_slice(b"\",\"seq\":");
+        out.extend_from_slice(self.seq.to_string().as_bytes());
+        out.extend_from_slice(b",\"session\":");
+        jcs::write_string(self.session, &mut out);
+        out.extend_from_slice(b",\"v\":");
+        out.extend_from_slice(ENVELOPE_VERSION.to_string().as_bytes());
+        out.push(b'}');
+        Ok(out)
+    }
 }
 
 fn actor_type(kind: ActorKind) -> &'static str {
@@ -254,6 +340,35 @@ mod tests {
             events[1].hash,
             Digest::of_canonical(tags::EVENT, &events[1].canonical)
         );
+    }
+
+    #[test]
+    fn direct_writer_matches_the_reference_canonicalization() {
+        let chain = ChainId::new("c").unwrap();
+        let policy = PolicyRef {
+            id: "p\u{e9}".into(),
+            version: "7\"".into(),
+            digest: Digest::of_canonical(tags::POLICY, b"{}"),
+        };
+        let drafts = [
+            draft(0),
+            draft(1).with_once("k\n\u{1f600}").with_policy(policy),
+            EventDraft::new(
+                "s\u{2028}",
+                EventKind::ActionProposed,
+                Actor::agent("a\\b"),
+                json!({"\u{e000}": 1, "\u{1f600}": [1.5, -0.0, 1e21], "request_id": "r"}),
+            ),
+        ];
+        let events = seal(&chain, None, &drafts, Timestamp::now()).unwrap();
+        for event in &events {
+            let envelope = event.envelope().unwrap();
+            let reference =
+                jcs::to_canonical_vec(&serde_json::to_value(&envelope).unwrap()).unwrap();
+            assert_eq!(event.canonical, reference);
+            assert_eq!(canonical_envelope(&envelope).unwrap(), reference);
+            assert_eq!(event.columns, Columns::of(&envelope));
+        }
     }
 
     #[test]

@@ -180,6 +180,12 @@ pub fn write_canonical_with(
     write::write(value, limits.max_depth, out)
 }
 
+/// Appends a string in its RFC 8785 form, quotes included. Every string has
+/// one, so this cannot fail.
+pub fn write_string(s: &str, out: &mut Vec<u8>) {
+    write::write_string(s, out);
+}
+
 /// Parses JSON text strictly and returns its canonical bytes.
 ///
 /// # Errors

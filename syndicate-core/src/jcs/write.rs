@@ -134,7 +134,7 @@ fn utf16_order_differs(map: &Map<String, Value>) -> bool {
 /// Writes a string as RFC 8785 section 3.2.2.2 says: `\"`, `\\`, `\b`,
 /// `\f`, `\n`, `\r`, `\t`, other controls as `\u00xx` (lower-case hex),
 /// everything else as itself.
-fn write_string(s: &str, out: &mut Vec<u8>) {
+pub(crate) fn write_string(s: &str, out: &mut Vec<u8>) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
