@@ -5,6 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use syndicate_cli::commands::action::{self, ActionCommand};
+use syndicate_cli::commands::approve::{self, ApproveArgs, DenyArgs, ShowArgs};
+use syndicate_cli::commands::audit::{self, AuditCommand};
+use syndicate_cli::commands::store::{self, StoreCommand};
 use syndicate_cli::exit::CommandResult;
 
 /// Approval-bound, hash-chained audit trails for AI agent actions.
@@ -20,11 +23,28 @@ enum Command {
     /// Canonical bytes and digests of actions.
     #[command(subcommand)]
     Action(ActionCommand),
+    /// Approve the digest of a pending request (exit 1 when refused).
+    Approve(ApproveArgs),
+    /// Deny a pending request (exit 1 when refused).
+    Deny(DenyArgs),
+    /// Show a request: canonical action, digest, risk, requester, history.
+    Show(ShowArgs),
+    /// Verify, export and query audit trails.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Store administration: create or upgrade a store's schema.
+    #[command(subcommand)]
+    Store(StoreCommand),
 }
 
 fn run(cli: &Cli) -> CommandResult {
     match &cli.command {
         Command::Action(command) => action::run(command),
+        Command::Approve(args) => approve::approve(args),
+        Command::Deny(args) => approve::deny(args),
+        Command::Show(args) => approve::show(args),
+        Command::Audit(command) => audit::run(command),
+        Command::Store(command) => store::run(command),
     }
 }
 

@@ -5,11 +5,13 @@
 pub mod action;
 pub mod digest;
 pub mod event;
+pub mod gate;
 mod header;
 pub mod jcs;
 pub mod memory;
 pub mod seal;
 pub mod store;
+pub mod story;
 pub mod timestamp;
 pub mod verify;
 
@@ -22,9 +24,11 @@ pub use event::{
     Actor, ActorKind, ChainId, ChainIdError, Columns, Envelope, Event, EventDraft, EventKind,
     PolicyRef,
 };
+pub use gate::{Gate, GateConfig, GateError, Outcome, Permit, Policy, Refusal, RulePolicy};
 pub use jcs::CanonError;
 pub use memory::MemoryStore;
 pub use seal::{Head, SealError, seal};
 pub use store::{BoxError, EventStore, EventStoreExt, Order, Query, StoreError};
+pub use story::{StoryReport, StoryViolation, check_store as check_story};
 pub use timestamp::Timestamp;
 pub use verify::{Check, Report, Summary, Verifier, Violation, verify_store};

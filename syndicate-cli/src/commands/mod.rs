@@ -1,4 +1,8 @@
 //! One module per command group.
 
 pub mod action;
+pub mod approve;
+pub mod audit;
 pub mod input;
+pub mod store;
+pub mod story;

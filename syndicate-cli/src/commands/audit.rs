@@ -1,0 +1,542 @@
+//! `syndicate audit verify|export|query`: check a trail, copy it out byte
+//! for byte, and read parts of it.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use clap::{Args, Subcommand, ValueEnum};
+use syndicate_core::seal::EVENT_LIMITS;
+use syndicate_core::{
+    ChainId, Check, Columns, Digest, Envelope, Event, EventDraft, EventKind, EventStore, Head,
+    Order, Query, Report, StoreError, Summary, Timestamp, Verifier, Violation, tags, verify_store,
+};
+
+use crate::exit::{CommandResult, Failure};
+use crate::store_url::{Access, StoreUrl, open};
+
+/// Events between two progress lines.
+const PROGRESS_EVERY: u64 = 10_000;
+
+/// Read the audit trail.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify a chain: every hash, link, seq, time and column. Exit 0 when
+    /// intact, 1 naming the first bad seq, 2 when the input cannot be read.
+    Verify(VerifyArgs),
+    /// Export a chain, one event per line: each line is exactly the
+    /// canonical bytes that were hashed.
+    Export(ExportArgs),
+    /// Print the events matching filters, one canonical event per line.
+    Query(QueryArgs),
+}
+
+/// `syndicate audit verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The store, e.g. `sqlite:audit.db`.
+    #[arg(
+        long,
+        value_name = "URL",
+        required_unless_present = "jsonl",
+        conflicts_with = "jsonl"
+    )]
+    pub store: Option<String>,
+    /// A JSONL export to verify offline instead of a store.
+    #[arg(long, value_name = "FILE")]
+    pub jsonl: Option<PathBuf>,
+    /// The chain; needed only when the store holds several.
+    #[arg(long)]
+    pub chain: Option<String>,
+    /// Also check that the chain ends at this hash (a head recorded elsewhere).
+    #[arg(long, value_name = "HASH")]
+    pub head: Option<String>,
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// One canonical event per line.
+    Jsonl,
+}
+
+/// `syndicate audit export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The store, e.g. `sqlite:audit.db`.
+    #[arg(long, value_name = "URL")]
+    pub store: String,
+    /// The chain; needed only when the store holds several.
+    #[arg(long)]
+    pub chain: Option<String>,
+    /// The output format.
+    #[arg(long, value_enum, default_value = "jsonl")]
+    pub format: Format,
+    /// Write here instead of standard output (replaced only when complete).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// `syndicate audit query`.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// The store, e.g. `sqlite:audit.db`.
+    #[arg(long, value_name = "URL")]
+    pub store: String,
+    /// The chain; needed only when the store holds several.
+    #[arg(long)]
+    pub chain: Option<String>,
+    /// Events of this session.
+    #[arg(long)]
+    pub session: Option<String>,
+    /// Events of this kind, e.g. `action.approved`.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Events whose actor id is this.
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Events about this request.
+    #[arg(long)]
+    pub request_id: Option<String>,
+    /// Events at or after this instant (`2026-11-23T10:00:00.000000Z`).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Events strictly before this instant.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Newest first.
+    #[arg(long)]
+    pub desc: bool,
+    /// At most this many events.
+    #[arg(long, default_value_t = Query::DEFAULT_LIMIT)]
+    pub limit: usize,
+}
+
+/// Runs an audit command.
+///
+/// # Errors
+/// A broken [`Failure`] (exit 1) when the chain does not verify or a row is
+/// unreadable; a usage [`Failure`] (exit 2) for bad arguments or a store or
+/// file that cannot be opened or read.
+pub fn run(command: &AuditCommand) -> CommandResult {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::usage(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async {
+        match command {
+            AuditCommand::Verify(args) => verify(args).await,
+            AuditCommand::Export(args) => export(args).await,
+            AuditCommand::Query(args) => query(args).await,
+        }
+    })
+}
+
+fn parse_url(text: &str) -> Result<StoreUrl, Failure> {
+    text.parse().map_err(Failure::usage)
+}
+
+fn parse_chain(text: Option<&str>) -> Result<Option<ChainId>, Failure> {
+    text.map(ChainId::new)
+        .transpose()
+        .map_err(|e| Failure::usage(format!("--chain: {e}")))
+}
+
+async fn verify(args: &VerifyArgs) -> CommandResult {
+    let chain = parse_chain(args.chain.as_deref())?;
+    let head = args
+        .head
+        .as_deref()
+        .map(str::parse::<Digest>)
+        .transpose()
+        .map_err(|e| Failure::usage(format!("--head: {e}")))?;
+    let (chain, report) = match (&args.store, &args.jsonl) {
+        (Some(url), _) => verify_url(&parse_url(url)?, chain.as_ref()).await?,
+        (None, Some(path)) => verify_jsonl(path, chain)?,
+        (None, None) => return Err(Failure::usage("give --store URL or --jsonl FILE")),
+    };
+    let report = match &head {
+        Some(expected) => report.expect_head(expected),
+        None => report,
+    };
+    print_report(chain.as_ref(), &report)?;
+    // The chain is intact; now check the story it tells.
+    super::story::check(
+        args.store.as_deref(),
+        args.jsonl.as_deref(),
+        chain.as_ref(),
+        &report,
+    )
+    .await
+}
+
+/// Verifies a store up to the head it had when verification started, so
+/// appends by other processes meanwhile neither break nor prolong the run.
+async fn verify_url(
+    url: &StoreUrl,
+    chain: Option<&ChainId>,
+) -> Result<(Option<ChainId>, Report), Failure> {
+    let store = open(url, chain, Access::ReadOnly).await?;
+    let cap = match store.head().await {
+        Ok(Some(head)) => Some(head.seq),
+        Ok(None) => {
+            return Ok((
+                Some(store.chain().clone()),
+                Verifier::new(store.chain().clone()).report(None),
+            ));
+        }
+        // An unreadable head row: verify everything; the verifier reports it.
+        Err(StoreError::Corrupt { .. }) => None,
+        Err(e) => return Err(Failure::usage(format!("cannot read {url}: {e}"))),
+    };
+    let capped = Capped {
+        inner: store.as_ref(),
+        last: cap,
+        progress: Progress::new(),
+    };
+    let report = verify_store(&capped, None)
+        .await
+        .map_err(|e| Failure::usage(format!("cannot read {url}: {e}")))?;
+    capped.progress.finish();
+    Ok((Some(store.chain().clone()), report))
+}
+
+fn print_report(chain: Option<&ChainId>, report: &Report) -> CommandResult {
+    let s = &report.summary;
+    let on_chain = chain.map_or_else(String::new, |c| format!(" on chain {:?}", c.as_str()));
+    let mut out = std::io::stdout().lock();
+    let written = match &report.violation {
+        None => match (&s.head, &s.first_at) {
+            (Some(head), Some(first_at)) => writeln!(
+                out,
+                "intact: {} events{on_chain}, seq {}..{}, head {}, {first_at} .. {}",
+                s.events,
+                head.seq + 1 - s.events,
+                head.seq,
+                head.hash,
+                head.at
+            ),
+            _ => writeln!(out, "intact: 0 events{on_chain}"),
+        },
+        Some(violation) => writeln!(
+            out,
+            "BROKEN at {violation}\nverified before it: {} events{on_chain}",
+            s.events
+        ),
+    };
+    written
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::usage(format!("cannot write standard output: {e}")))?;
+    match &report.violation {
+        None => Ok(()),
+        Some(v) => Err(Failure::broken(format!(
+            "the chain does not verify: first bad seq {}, {} check",
+            v.seq, v.check
+        ))),
+    }
+}
+
+/// Verifies a JSONL export offline: every line must be exactly the RFC 8785
+/// form of a v1 envelope, and the lines one unbroken chain.
+fn verify_jsonl(path: &Path, chain: Option<ChainId>) -> Result<(Option<ChainId>, Report), Failure> {
+    let file = File::open(path)
+        .map_err(|e| Failure::usage(format!("cannot open {}: {e}", path.display())))?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut verifier = chain.clone().map(Verifier::new);
+    let mut chain = chain;
+    let progress = Progress::new();
+    let mut line = Vec::new();
+    let mut number = 0u64;
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+        if n == 0 {
+            break;
+        }
+        number += 1;
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        let expected_seq = verifier.as_ref().map_or(0, Verifier::next_seq);
+        let event = match event_of_line(&line, number) {
+            Ok((envelope, event)) => {
+                if verifier.is_none() {
+                    chain = Some(envelope.chain.clone());
+                    verifier = Some(Verifier::new(envelope.chain));
+                }
+                event
+            }
+            Err((expected, found)) => {
+                let violation = Violation {
+                    seq: expected_seq,
+                    check: Check::Format,
+                    expected,
+                    found,
+                };
+                return Ok(finish(chain, verifier, Some(violation), &progress));
+            }
+        };
+        let Some(v) = verifier.as_mut() else {
+            continue;
+        };
+        if let Err(violation) = v.check(&event) {
+            return Ok(finish(chain, verifier, Some(violation), &progress));
+        }
+        progress.add(1);
+    }
+    Ok(finish(chain, verifier, None, &progress))
+}
+
+fn finish(
+    chain: Option<ChainId>,
+    verifier: Option<Verifier>,
+    violation: Option<Violation>,
+    progress: &Progress,
+) -> (Option<ChainId>, Report) {
+    progress.finish();
+    let report = match verifier {
+        Some(v) => v.report(violation),
+        None => Report {
+            summary: Summary::default(),
+            violation,
+        },
+    };
+    (chain, report)
+}
+
+/// One export line as an event: its hash is the hash of the line itself.
+fn event_of_line(line: &[u8], number: u64) -> Result<(Envelope, Event), (String, String)> {
+    match syndicate_core::jcs::canonicalize_with(line, &EVENT_LIMITS) {
+        Ok(canonical) if canonical == line => {}
+        Ok(canonical) => {
+            let at = canonical
+                .iter()
+                .zip(line)
+                .position(|(a, b)| a != b)
+                .unwrap_or(canonical.len().min(line.len()));
+            return Err((
+                format!("line {number} in RFC 8785 canonical form"),
+                format!("a line that differs from its canonical form at byte {at}"),
+            ));
+        }
+        Err(e) => {
+            return Err((
+                format!("line {number} holding one JSON event"),
+                format!("text that is not: {e}"),
+            ));
+        }
+    }
+    let envelope: Envelope = serde_json::from_slice(line).map_err(|e| {
+        (
+            format!("line {number} holding a v1 event envelope"),
+            format!("json that is not one: {e}"),
+        )
+    })?;
+    let event = Event {
+        seq: envelope.seq,
+        hash: Digest::of_canonical(tags::EVENT, line),
+        canonical: line.to_vec(),
+        columns: Columns::of(&envelope),
+    };
+    Ok((envelope, event))
+}
+
+async fn export(args: &ExportArgs) -> CommandResult {
+    let url = parse_url(&args.store)?;
+    let chain = parse_chain(args.chain.as_deref())?;
+    let Format::Jsonl = args.format;
+    let store = open(&url, chain.as_ref(), Access::ReadOnly).await?;
+    let unreadable = |e: StoreError| match e {
+        StoreError::Corrupt { seq, reason, .. } => Failure::broken(format!(
+            "row {seq} of {url} is unreadable ({reason}); run `syndicate audit verify --store {url}`"
+        )),
+        e => Failure::usage(format!("cannot read {url}: {e}")),
+    };
+    let head = store.head().await.map_err(unreadable)?;
+    let write_error = |e: std::io::Error| Failure::usage(format!("cannot write the export: {e}"));
+    let (partial, sink): (Option<PathBuf>, Box<dyn Write>) = match &args.out {
+        Some(out) => {
+            let mut name = out.file_name().unwrap_or_default().to_owned();
+            name.push(".partial");
+            let partial = out.with_file_name(name);
+            let file = File::create(&partial)
+                .map_err(|e| Failure::usage(format!("cannot create {}: {e}", partial.display())))?;
+            (Some(partial), Box::new(file))
+        }
+        None => (None, Box::new(std::io::stdout().lock())),
+    };
+    let mut sink = BufWriter::with_capacity(1 << 20, sink);
+    let progress = Progress::new();
+    let result: CommandResult = async {
+        let Some(head) = head else { return Ok(()) };
+        let mut next = 0;
+        while next <= head.seq {
+            let limit = usize::try_from(head.seq - next + 1)
+                .unwrap_or(usize::MAX)
+                .min(1000);
+            let page = store.read(next, limit).await.map_err(unreadable)?;
+            let Some(last) = page.last() else { break };
+            next = last.seq + 1;
+            for event in &page {
+                sink.write_all(&event.canonical).map_err(write_error)?;
+                sink.write_all(b"\n").map_err(write_error)?;
+            }
+            progress.add(page.len() as u64);
+        }
+        sink.flush().map_err(write_error)
+    }
+    .await;
+    progress.finish();
+    drop(sink);
+    match (result, &partial, &args.out) {
+        (Ok(()), Some(partial), Some(out)) => {
+            std::fs::rename(partial, out).map_err(|e| {
+                Failure::usage(format!("cannot move the export to {}: {e}", out.display()))
+            })?;
+            eprintln!(
+                "exported {} events of chain {:?} to {}",
+                progress.count(),
+                store.chain().as_str(),
+                out.display()
+            );
+            Ok(())
+        }
+        (Ok(()), _, _) => Ok(()),
+        (Err(e), partial, _) => {
+            if let Some(partial) = partial {
+                let _ = std::fs::remove_file(partial);
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn query(args: &QueryArgs) -> CommandResult {
+    let url = parse_url(&args.store)?;
+    let chain = parse_chain(args.chain.as_deref())?;
+    let time = |flag: &str, text: &Option<String>| {
+        text.as_deref()
+            .map(str::parse::<Timestamp>)
+            .transpose()
+            .map_err(|e| Failure::usage(format!("--{flag}: {e}")))
+    };
+    let query = Query {
+        session: args.session.clone(),
+        kind: args
+            .kind
+            .as_deref()
+            .map(str::parse::<EventKind>)
+            .transpose()
+            .map_err(|e| Failure::usage(format!("--kind: {e}")))?,
+        actor: args.actor.clone(),
+        request_id: args.request_id.clone(),
+        since: time("since", &args.since)?,
+        until: time("until", &args.until)?,
+        order: if args.desc {
+            Order::Descending
+        } else {
+            Order::Ascending
+        },
+        limit: args.limit,
+        ..Query::all()
+    };
+    let store = open(&url, chain.as_ref(), Access::ReadOnly).await?;
+    let events = store.query(&query).await.map_err(|e| match e {
+        StoreError::Corrupt { seq, reason, .. } => Failure::broken(format!(
+            "row {seq} of {url} is unreadable ({reason}); run `syndicate audit verify --store {url}`"
+        )),
+        e => Failure::usage(format!("cannot read {url}: {e}")),
+    })?;
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    for event in &events {
+        out.write_all(&event.canonical)
+            .and_then(|()| out.write_all(b"\n"))
+            .map_err(|e| Failure::usage(format!("cannot write standard output: {e}")))?;
+    }
+    out.flush()
+        .map_err(|e| Failure::usage(format!("cannot write standard output: {e}")))
+}
+
+/// A progress count on standard error, shown only when it is a terminal.
+struct Progress {
+    count: AtomicU64,
+    shown: bool,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Progress {
+            count: AtomicU64::new(0),
+            shown: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn add(&self, n: u64) {
+        let before = self.count.fetch_add(n, Ordering::Relaxed);
+        let after = before + n;
+        if self.shown && before / PROGRESS_EVERY != after / PROGRESS_EVERY {
+            eprint!("\r{after} events...");
+        }
+    }
+
+    fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    fn finish(&self) {
+        if self.shown && self.count() >= PROGRESS_EVERY {
+            eprint!("\r\x1b[K");
+        }
+    }
+}
+
+/// A store seen only up to seq `last` (all of it when `None`), counting
+/// what is read for the progress line.
+struct Capped<'a> {
+    inner: &'a dyn EventStore,
+    last: Option<u64>,
+    progress: Progress,
+}
+
+impl std::fmt::Debug for Capped<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+#[async_trait]
+impl EventStore for Capped<'_> {
+    fn chain(&self) -> &ChainId {
+        self.inner.chain()
+    }
+
+    async fn append(&self, _drafts: &[EventDraft]) -> Result<Vec<Event>, StoreError> {
+        Err(StoreError::Other {
+            store: "audit",
+            source: "the audit view of a store is read-only".into(),
+        })
+    }
+
+    async fn head(&self) -> Result<Option<Head>, StoreError> {
+        self.inner.head().await
+    }
+
+    async fn read(&self, from_seq: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
+        let limit = match self.last {
+            Some(last) if from_seq > last => return Ok(Vec::new()),
+            Some(last) => limit.min(usize::try_from(last - from_seq + 1).unwrap_or(usize::MAX)),
+            None => limit,
+        };
+        let events = self.inner.read(from_seq, limit).await?;
+        self.progress.add(events.len() as u64);
+        Ok(events)
+    }
+
+    async fn query(&self, query: &Query) -> Result<Vec<Event>, StoreError> {
+        self.inner.query(query).await
+    }
+}

@@ -1,0 +1,170 @@
+//! What the gate refuses, and what goes wrong around it.
+
+use std::fmt;
+
+use crate::action::ActionError;
+use crate::digest::Digest;
+use crate::store::StoreError;
+use crate::timestamp::Timestamp;
+use crate::verify::Violation;
+
+use super::policy::PolicyError;
+
+/// Why the gate refused a call. Every refusal of `approve`, `deny` and
+/// `authorize` is recorded on the chain (where the store can be written)
+/// with [`Refusal::code`] as its `reason`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// No `action.proposed` event has this request id.
+    UnknownRequest,
+    /// The request does not have the approvals it needs (yet).
+    NotApproved {
+        /// Distinct approvals of the proposed digest so far.
+        approvals: u32,
+        /// Approvals needed.
+        required: u32,
+    },
+    /// The request was denied (by a person or by policy).
+    Denied,
+    /// The approval's lifetime ended.
+    Expired {
+        /// When it ended.
+        expired_at: Timestamp,
+    },
+    /// The request already started once; an approval is single-use.
+    AlreadyUsed,
+    /// The action about to run is not the approved one (parameter drift),
+    /// or the approver saw another digest than the proposed one.
+    DigestMismatch {
+        /// The approved (or proposed) digest.
+        expected: Digest,
+        /// The digest presented.
+        found: Digest,
+    },
+    /// The request was already approved, denied or started; it takes no
+    /// further decision.
+    AlreadyDecided,
+    /// The approver is the requester, and the gate forbids self-approval.
+    SelfApproval,
+    /// This approver already approved this request.
+    DuplicateApprover,
+    /// The gate is degraded (chain does not verify, or the store could not
+    /// be written); nothing executes until an operator recovers it.
+    Degraded {
+        /// Why it degraded.
+        reason: String,
+    },
+}
+
+impl Refusal {
+    /// The short code recorded as `reason` in `execution.rejected` and
+    /// `approval.refused` bodies: `unknown_request`, `not_approved`,
+    /// `denied`, `expired`, `already_used`, `digest_mismatch`,
+    /// `already_decided`, `self_approval`, `duplicate_approver`, `degraded`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::UnknownRequest => "unknown_request",
+            Refusal::NotApproved { .. } => "not_approved",
+            Refusal::Denied => "denied",
+            Refusal::Expired { .. } => "expired",
+            Refusal::AlreadyUsed => "already_used",
+            Refusal::DigestMismatch { .. } => "digest_mismatch",
+            Refusal::AlreadyDecided => "already_decided",
+            Refusal::SelfApproval => "self_approval",
+            Refusal::DuplicateApprover => "duplicate_approver",
+            Refusal::Degraded { .. } => "degraded",
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::UnknownRequest => {
+                f.write_str("no such request on this chain; check the request id and the chain")
+            }
+            Refusal::NotApproved {
+                approvals,
+                required,
+            } => write!(
+                f,
+                "not approved: {approvals} of {required} required approvals; ask an approver"
+            ),
+            Refusal::Denied => f.write_str("the request was denied; propose a new action"),
+            Refusal::Expired { expired_at } => write!(
+                f,
+                "the approval expired at {expired_at}; propose the action again"
+            ),
+            Refusal::AlreadyUsed => f.write_str(
+                "the request already started once; an approval is single-use, propose again",
+            ),
+            Refusal::DigestMismatch { expected, found } => write!(
+                f,
+                "digest {found} is not the approved digest {expected}; the action changed after approval"
+            ),
+            Refusal::AlreadyDecided => {
+                f.write_str("the request was already approved, denied or started")
+            }
+            Refusal::SelfApproval => {
+                f.write_str("the approver is the requester; another identity must approve")
+            }
+            Refusal::DuplicateApprover => f.write_str(
+                "this approver already approved the request; another identity must approve",
+            ),
+            Refusal::Degraded { reason } => write!(
+                f,
+                "the gate is degraded ({reason}); nothing executes until an operator runs recover"
+            ),
+        }
+    }
+}
+
+/// What can go wrong when using a [`Gate`](super::Gate).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GateError {
+    /// The gate refused; the refusal was recorded where the store could be
+    /// written.
+    #[error("request {request_id}: refused: {refusal}")]
+    Refused {
+        /// The request.
+        request_id: String,
+        /// Why.
+        refusal: Refusal,
+    },
+    /// The action has no canonical form or is not an action.
+    #[error(transparent)]
+    Action(#[from] ActionError),
+    /// The policy document is invalid.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// The store failed; the gate degraded if it was writing.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// `recover` found the chain still broken; the gate stays degraded.
+    #[error("the chain still does not verify ({0}); repair or restore the store, then recover")]
+    StillBroken(Violation),
+    /// A recorded event the gate relies on cannot be read as what its kind
+    /// promises (only possible for events written by something else).
+    #[error("event {seq} is malformed: {reason}")]
+    Malformed {
+        /// The seq.
+        seq: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A caller-supplied value is invalid (empty identity, bad session).
+    #[error("invalid input: {0}")]
+    Invalid(String),
+}
+
+impl GateError {
+    /// The refusal, if the gate refused.
+    pub fn refusal(&self) -> Option<&Refusal> {
+        match self {
+            GateError::Refused { refusal, .. } => Some(refusal),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,341 @@
+//! The store's work as plain blocking functions over a [`Connection`]
+//! opened with [`open_connection`](crate::schema::open_connection).
+//! [`SqliteStore`](crate::SqliteStore) runs them on its worker threads; they
+//! are public for tools and benchmarks that drive SQLite directly.
+
+use std::path::Path;
+
+use rusqlite::types::{Value, ValueRef};
+use rusqlite::{Connection, Row, TransactionBehavior, params};
+use syndicate_core::{
+    ChainId, Columns, Digest, Event, EventDraft, Head, Order, Query, StoreError, Timestamp, seal,
+};
+
+use crate::error::{corrupt, sqlite_error};
+
+/// The columns read back for an event, in the order [`event_of`] expects.
+const EVENT_COLUMNS: &str = "seq, hash, canonical, at, session, kind, actor, request_id, once";
+
+const INSERT: &str = "INSERT INTO events \
+    (chain, seq, hash, canonical, at, session, kind, actor, request_id, once) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+
+const HEAD: &str = "SELECT seq, hash, at FROM events WHERE chain = ?1 ORDER BY seq DESC LIMIT 1";
+
+const ONCE_USED: &str = "SELECT 1 FROM events WHERE chain = ?1 AND once = ?2";
+
+/// Seals and appends a batch in one `BEGIN IMMEDIATE` transaction: the
+/// write lock is taken first (waiting up to the busy timeout for other
+/// processes), then the head is read, the single-use keys are checked, the
+/// drafts are sealed against that head and inserted, and the transaction
+/// commits. A batch is written whole or not at all.
+///
+/// # Errors
+/// [`StoreError::InvalidDraft`], [`StoreError::AlreadyUsed`],
+/// [`StoreError::Unavailable`] (lock held past the busy timeout, I/O error,
+/// read-only file; `maybe_written` only when `COMMIT` itself failed), or
+/// [`StoreError::Corrupt`] when the head row cannot be read.
+pub fn append(
+    conn: &mut Connection,
+    path: &Path,
+    chain: &ChainId,
+    drafts: &[EventDraft],
+) -> Result<Vec<Event>, StoreError> {
+    if drafts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let err = |e| sqlite_error(path, e, false);
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(err)?;
+    let head = head(&tx, path, chain)?;
+    let events = seal(chain, head.as_ref(), drafts, Timestamp::now())?;
+    {
+        let mut used = tx.prepare_cached(ONCE_USED).map_err(err)?;
+        for key in drafts.iter().filter_map(|d| d.once.as_deref()) {
+            if used.exists(params![chain.as_str(), key]).map_err(err)? {
+                return Err(StoreError::AlreadyUsed {
+                    key: key.to_owned(),
+                });
+            }
+        }
+        let mut insert = tx.prepare_cached(INSERT).map_err(err)?;
+        for event in &events {
+            let c = &event.columns;
+            insert
+                .execute(params![
+                    chain.as_str(),
+                    seq_param(event.seq),
+                    event.hash.to_string(),
+                    event.canonical,
+                    c.at,
+                    c.session,
+                    c.kind,
+                    c.actor,
+                    c.request_id,
+                    c.once,
+                ])
+                .map_err(|e| insert_error(path, e, &event.columns))?;
+        }
+    }
+    tx.commit().map_err(|e| sqlite_error(path, e, true))?;
+    Ok(events)
+}
+
+/// A unique violation on `once` means the key was taken (the check above
+/// makes this unreachable, but the index is the last word).
+fn insert_error(path: &Path, e: rusqlite::Error, columns: &Columns) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(f, Some(msg)) = &e
+        && f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+        && msg.contains("events.once")
+        && let Some(key) = &columns.once
+    {
+        return StoreError::AlreadyUsed { key: key.clone() };
+    }
+    sqlite_error(path, e, false)
+}
+
+fn seq_param(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+/// The last event of `chain`, or `None` when it has none.
+///
+/// # Errors
+/// [`StoreError::Unavailable`], or [`StoreError::Corrupt`] when the head
+/// row's hash or `at` cannot be read.
+pub fn head(conn: &Connection, path: &Path, chain: &ChainId) -> Result<Option<Head>, StoreError> {
+    let err = |e| sqlite_error(path, e, false);
+    let mut stmt = conn.prepare_cached(HEAD).map_err(err)?;
+    let mut rows = stmt.query(params![chain.as_str()]).map_err(err)?;
+    let Some(row) = rows.next().map_err(err)? else {
+        return Ok(None);
+    };
+    let seq = seq_of(row, 0, 0)?;
+    let hash = hash_of(row, 1, seq)?;
+    let at_text = text_of(row, 2, "at", seq)?;
+    let at = at_text.parse().map_err(|_| {
+        corrupt(
+            seq,
+            format!("at column {at_text:?} is not a YYYY-MM-DDTHH:MM:SS.ffffffZ timestamp"),
+        )
+    })?;
+    Ok(Some(Head { seq, hash, at }))
+}
+
+/// Up to `limit` events of `chain` with seq ≥ `from_seq`, in seq order,
+/// exactly as stored.
+///
+/// # Errors
+/// [`StoreError::Unavailable`], or [`StoreError::Corrupt`] naming the first
+/// row that cannot be represented as an [`Event`].
+pub fn read(
+    conn: &Connection,
+    path: &Path,
+    chain: &ChainId,
+    from_seq: u64,
+    limit: usize,
+) -> Result<Vec<Event>, StoreError> {
+    let Ok(from) = i64::try_from(from_seq) else {
+        return Ok(Vec::new());
+    };
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let err = |e| sqlite_error(path, e, false);
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE chain = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3"
+        ))
+        .map_err(err)?;
+    let mut rows = stmt
+        .query(params![chain.as_str(), from, limit])
+        .map_err(err)?;
+    let mut events = Vec::with_capacity(usize::try_from(limit).unwrap_or(0).min(1024));
+    while let Some(row) = rows.next().map_err(err)? {
+        let fallback = from_seq + events.len() as u64;
+        events.push(event_of(row, fallback)?);
+    }
+    Ok(events)
+}
+
+/// Events of `chain` matching a query, in its order, at most `query.limit`.
+/// Every filter is answered by an index that leads with `chain`.
+///
+/// # Errors
+/// As [`read`].
+pub fn query(
+    conn: &Connection,
+    path: &Path,
+    chain: &ChainId,
+    query: &Query,
+) -> Result<Vec<Event>, StoreError> {
+    let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE chain = ?1");
+    let mut values: Vec<Value> = vec![Value::Text(chain.as_str().to_owned())];
+    let mut filter = |clause: &str, value: Value| {
+        values.push(value);
+        sql.push_str(&format!(" AND {clause} ?{}", values.len()));
+    };
+    if let Some(session) = &query.session {
+        filter("session =", Value::Text(session.clone()));
+    }
+    if let Some(kind) = &query.kind {
+        filter("kind =", Value::Text(kind.as_str().to_owned()));
+    }
+    if let Some(actor) = &query.actor {
+        filter("actor =", Value::Text(actor.clone()));
+    }
+    if let Some(request_id) = &query.request_id {
+        filter("request_id =", Value::Text(request_id.clone()));
+    }
+    if let Some(since) = &query.since {
+        filter("at >=", Value::Text(since.to_string()));
+    }
+    if let Some(until) = &query.until {
+        filter("at <", Value::Text(until.to_string()));
+    }
+    if let Some(after) = query.after_seq {
+        match i64::try_from(after) {
+            Ok(after) => filter("seq >", Value::Integer(after)),
+            Err(_) => return Ok(Vec::new()),
+        }
+    }
+    if let Some(before) = query.before_seq {
+        filter("seq <", Value::Integer(seq_param(before)));
+    }
+    let order = match query.order {
+        Order::Ascending => "ASC",
+        Order::Descending => "DESC",
+    };
+    values.push(Value::Integer(
+        i64::try_from(query.limit).unwrap_or(i64::MAX),
+    ));
+    sql.push_str(&format!(" ORDER BY seq {order} LIMIT ?{}", values.len()));
+    let err = |e| sqlite_error(path, e, false);
+    let mut stmt = conn.prepare_cached(&sql).map_err(err)?;
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(values))
+        .map_err(err)?;
+    let mut events = Vec::new();
+    while let Some(row) = rows.next().map_err(err)? {
+        events.push(event_of(row, 0)?);
+    }
+    Ok(events)
+}
+
+/// The chains the file holds, in name order (one index probe per chain).
+///
+/// # Errors
+/// [`StoreError::Unavailable`], or [`StoreError::Corrupt`] (seq 0) when a
+/// chain column is not a valid chain id.
+pub fn chains(conn: &Connection, path: &Path) -> Result<Vec<ChainId>, StoreError> {
+    let err = |e| sqlite_error(path, e, false);
+    let mut stmt = conn
+        .prepare_cached(
+            "WITH RECURSIVE c(name) AS ( \
+                SELECT min(chain) FROM events \
+                UNION ALL \
+                SELECT (SELECT min(chain) FROM events WHERE chain > c.name) FROM c \
+                WHERE c.name IS NOT NULL) \
+             SELECT name FROM c WHERE name IS NOT NULL",
+        )
+        .map_err(err)?;
+    let names = stmt
+        .query_map([], |row| row.get::<_, String>(0))
+        .map_err(err)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(err)?;
+    names
+        .into_iter()
+        .map(|name| {
+            ChainId::new(name.clone())
+                .map_err(|e| corrupt(0, format!("chain column holds {name:?}: {e}")))
+        })
+        .collect()
+}
+
+/// One row as an [`Event`], refusing wrong types rather than converting.
+/// `fallback` is the seq to report when the seq column itself is unreadable.
+fn event_of(row: &Row<'_>, fallback: u64) -> Result<Event, StoreError> {
+    let seq = seq_of(row, 0, fallback)?;
+    let hash = hash_of(row, 1, seq)?;
+    let canonical = match value(row, 2, seq)? {
+        ValueRef::Blob(bytes) => bytes.to_vec(),
+        other => return Err(wrong_type(seq, "canonical", "a blob", other)),
+    };
+    Ok(Event {
+        seq,
+        hash,
+        canonical,
+        columns: Columns {
+            at: text_of(row, 3, "at", seq)?.to_owned(),
+            session: text_of(row, 4, "session", seq)?.to_owned(),
+            kind: text_of(row, 5, "kind", seq)?.to_owned(),
+            actor: text_of(row, 6, "actor", seq)?.to_owned(),
+            request_id: optional_text_of(row, 7, "request_id", seq)?,
+            once: optional_text_of(row, 8, "once", seq)?,
+        },
+    })
+}
+
+fn value<'r>(row: &'r Row<'_>, index: usize, seq: u64) -> Result<ValueRef<'r>, StoreError> {
+    row.get_ref(index)
+        .map_err(|e| corrupt(seq, format!("column {index} cannot be read: {e}")))
+}
+
+fn kind_name(value: ValueRef<'_>) -> &'static str {
+    match value {
+        ValueRef::Null => "null",
+        ValueRef::Integer(_) => "an integer",
+        ValueRef::Real(_) => "a real",
+        ValueRef::Text(_) => "text",
+        ValueRef::Blob(_) => "a blob",
+    }
+}
+
+fn wrong_type(seq: u64, column: &str, expected: &str, found: ValueRef<'_>) -> StoreError {
+    corrupt(
+        seq,
+        format!("{column} column is {}, not {expected}", kind_name(found)),
+    )
+}
+
+fn seq_of(row: &Row<'_>, index: usize, fallback: u64) -> Result<u64, StoreError> {
+    match value(row, index, fallback)? {
+        ValueRef::Integer(n) if n >= 0 => Ok(n as u64),
+        other => Err(wrong_type(fallback, "seq", "a non-negative integer", other)),
+    }
+}
+
+fn hash_of(row: &Row<'_>, index: usize, seq: u64) -> Result<Digest, StoreError> {
+    let text = text_of(row, index, "hash", seq)?;
+    text.parse().map_err(|_| {
+        corrupt(
+            seq,
+            format!("hash column {text:?} is not 64 lower-case hex characters"),
+        )
+    })
+}
+
+fn text_of<'r>(
+    row: &'r Row<'_>,
+    index: usize,
+    column: &str,
+    seq: u64,
+) -> Result<&'r str, StoreError> {
+    match value(row, index, seq)? {
+        ValueRef::Text(bytes) => std::str::from_utf8(bytes)
+            .map_err(|_| corrupt(seq, format!("{column} column is not valid UTF-8"))),
+        other => Err(wrong_type(seq, column, "text", other)),
+    }
+}
+
+fn optional_text_of(
+    row: &Row<'_>,
+    index: usize,
+    column: &str,
+    seq: u64,
+) -> Result<Option<String>, StoreError> {
+    match value(row, index, seq)? {
+        ValueRef::Null => Ok(None),
+        _ => text_of(row, index, column, seq).map(|s| Some(s.to_owned())),
+    }
+}

@@ -1,0 +1,224 @@
+//! [`SqliteStore`]: the async shell over [`blocking`](crate::blocking).
+//!
+//! Each connection is owned by its own worker thread, which runs the jobs
+//! sent to it in order; the async methods send a job and await its answer.
+//! The async runtime never blocks on SQLite, and any runtime works.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use async_trait::async_trait;
+use rusqlite::Connection;
+use syndicate_core::{ChainId, Event, EventDraft, EventStore, Head, Query, StoreError};
+use tokio::sync::oneshot;
+
+use crate::blocking;
+use crate::error::{SqliteError, path_error};
+use crate::schema::{Role, SqliteOptions, open_connection};
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// A thread that owns one connection.
+struct Worker {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Worker {
+    /// Starts a thread, opens its connection there, and returns once it is open.
+    async fn start(
+        name: &str,
+        path: PathBuf,
+        options: SqliteOptions,
+        role: Role,
+    ) -> Result<Worker, StoreError> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let (opened, is_open) = oneshot::channel();
+        std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || {
+                let mut conn = match open_connection(&path, &options, role) {
+                    Ok(conn) => {
+                        let _ = opened.send(Ok(()));
+                        conn
+                    }
+                    Err(e) => {
+                        let _ = opened.send(Err(e));
+                        return;
+                    }
+                };
+                // Runs until the store (the only sender) is dropped.
+                while let Ok(job) = queue.recv() {
+                    job(&mut conn);
+                }
+            })
+            .map_err(|e| StoreError::Other {
+                store: crate::error::STORE,
+                source: Box::new(e),
+            })?;
+        is_open
+            .await
+            .map_err(|_| path_error(SqliteError::WorkerStopped))??;
+        Ok(Worker { jobs })
+    }
+
+    /// Runs `f` on the worker's connection. If the returned future is
+    /// dropped, the job still runs to its end.
+    async fn run<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Box::new(move |conn| {
+                let _ = reply.send(f(conn));
+            }))
+            .map_err(|_| path_error(SqliteError::WorkerStopped))?;
+        answer
+            .await
+            .map_err(|_| path_error(SqliteError::WorkerStopped))?
+    }
+}
+
+/// An [`EventStore`] in one SQLite file (WAL mode), for one chain.
+///
+/// It holds two connections, each on its own thread: a writer that appends
+/// (one `BEGIN IMMEDIATE` transaction per batch) and a reader for `head`,
+/// `read` and `query`, which in WAL mode never waits for a writer. Any number
+/// of stores, in any number of processes, may append to one file: appenders
+/// queue on SQLite's write lock for up to the busy timeout.
+///
+/// Cancellation: a dropped `append` future does not cancel the append; the
+/// batch may still be committed.
+pub struct SqliteStore {
+    chain: ChainId,
+    path: PathBuf,
+    options: SqliteOptions,
+    writer: Option<Worker>,
+    reader: Worker,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .field("chain", &self.chain)
+            .field("durability", &self.options.durability)
+            .field("read_only", &self.options.read_only)
+            .finish()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (and, with [`SqliteOptions::create`], creates) the store file at
+    /// `path` for `chain`, migrating its schema when opened for writing.
+    ///
+    /// # Errors
+    /// - [`StoreError::Other`] with a [`SqliteError`] source: missing file
+    ///   (not creating), missing folder, a directory;
+    /// - [`StoreError::Unavailable`]: a read-only file opened for writing, a
+    ///   lock held past the busy timeout, an I/O error;
+    /// - [`StoreError::Incompatible`]: not a SQLite file, another
+    ///   application's database, or a newer schema.
+    ///
+    /// In each case nothing was created or changed.
+    pub async fn open(
+        path: impl AsRef<Path>,
+        chain: ChainId,
+        options: SqliteOptions,
+    ) -> Result<SqliteStore, StoreError> {
+        let path = path.as_ref().to_owned();
+        let writer = if options.read_only {
+            None
+        } else {
+            Some(
+                Worker::start(
+                    "syndicate-sqlite-writer",
+                    path.clone(),
+                    options.clone(),
+                    Role::Writer,
+                )
+                .await?,
+            )
+        };
+        let reader = Worker::start(
+            "syndicate-sqlite-reader",
+            path.clone(),
+            options.clone(),
+            Role::Reader,
+        )
+        .await?;
+        Ok(SqliteStore {
+            chain,
+            path,
+            options,
+            writer,
+            reader,
+        })
+    }
+
+    /// The chains a store file holds, in name order, without changing it.
+    /// Blocks briefly; call it off the async runtime if that matters.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open) with [`SqliteOptions::read_only`].
+    pub fn chains(path: impl AsRef<Path>) -> Result<Vec<ChainId>, StoreError> {
+        let path = path.as_ref();
+        let options = SqliteOptions::default()
+            .with_create(false)
+            .with_read_only(true);
+        let conn = open_connection(path, &options, Role::Reader)?;
+        blocking::chains(&conn, path)
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The options it was opened with.
+    pub fn options(&self) -> &SqliteOptions {
+        &self.options
+    }
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    fn chain(&self) -> &ChainId {
+        &self.chain
+    }
+
+    async fn append(&self, drafts: &[EventDraft]) -> Result<Vec<Event>, StoreError> {
+        let Some(writer) = &self.writer else {
+            return Err(path_error(SqliteError::OpenedReadOnly(self.path.clone())));
+        };
+        if drafts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (path, chain, drafts) = (self.path.clone(), self.chain.clone(), drafts.to_vec());
+        writer
+            .run(move |conn| blocking::append(conn, &path, &chain, &drafts))
+            .await
+    }
+
+    async fn head(&self) -> Result<Option<Head>, StoreError> {
+        let (path, chain) = (self.path.clone(), self.chain.clone());
+        self.reader
+            .run(move |conn| blocking::head(conn, &path, &chain))
+            .await
+    }
+
+    async fn read(&self, from_seq: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
+        let (path, chain) = (self.path.clone(), self.chain.clone());
+        self.reader
+            .run(move |conn| blocking::read(conn, &path, &chain, from_seq, limit))
+            .await
+    }
+
+    async fn query(&self, query: &Query) -> Result<Vec<Event>, StoreError> {
+        let (path, chain, query) = (self.path.clone(), self.chain.clone(), query.clone());
+        self.reader
+            .run(move |conn| blocking::query(conn, &path, &chain, &query))
+            .await
+    }
+}
