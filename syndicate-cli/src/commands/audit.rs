@@ -31,6 +31,9 @@ pub enum AuditCommand {
     Export(ExportArgs),
     /// Print the events matching filters, one canonical event per line.
     Query(QueryArgs),
+    /// Summarize a chain for an auditor: integrity, story, policies, who
+    /// approved what, what ran, what was refused. Exit 1 when it does not verify.
+    Report(super::report::ReportArgs),
 }
 
 /// `syndicate audit verify`.
@@ -130,6 +133,7 @@ pub fn run(command: &AuditCommand) -> CommandResult {
             AuditCommand::Verify(args) => verify(args).await,
             AuditCommand::Export(args) => export(args).await,
             AuditCommand::Query(args) => query(args).await,
+            AuditCommand::Report(args) => super::report::run(args).await,
         }
     })
 }

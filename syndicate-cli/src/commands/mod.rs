@@ -4,5 +4,6 @@ pub mod action;
 pub mod approve;
 pub mod audit;
 pub mod input;
+pub mod report;
 pub mod store;
 pub mod story;
