@@ -5,7 +5,7 @@ use std::fmt;
 
 use crate::digest::{Digest, tags};
 use crate::event::{ChainId, ENVELOPE_VERSION, Event};
-use crate::header::read_header;
+use crate::header::{Header, HeaderError, read_header};
 use crate::seal::Head;
 use crate::store::{EventStore, StoreError};
 use crate::timestamp::Timestamp;
@@ -174,6 +174,17 @@ impl Verifier {
     /// # Errors
     /// The [`Violation`] found; the verifier's state is then unchanged.
     pub fn check(&mut self, event: &Event) -> Result<(), Violation> {
+        self.check_inspected(event, Inspected::of(event))
+    }
+
+    /// [`check`](Verifier::check) with the per-event work (hashing, reading
+    /// the header) already done, possibly on another thread.
+    fn check_inspected(
+        &mut self,
+        event: &Event,
+        inspected: Inspected<'_>,
+    ) -> Result<(), Violation> {
+        let Inspected { hash, header } = inspected;
         let seq = self.next_seq;
         let fail = |check: Check, expected: String, found: String| Violation {
             seq,
@@ -189,7 +200,6 @@ impl Verifier {
             };
             return Err(fail(Check::Sequence, format!("seq {seq}"), found));
         }
-        let hash = Digest::of_canonical(tags::EVENT, &event.canonical);
         if hash != event.hash {
             return Err(fail(
                 Check::Hash,
@@ -197,7 +207,7 @@ impl Verifier {
                 format!("bytes hashing to {hash}"),
             ));
         }
-        let header = read_header(&event.canonical).map_err(|e| {
+        let header = header.map_err(|e| {
             fail(
                 Check::Format,
                 format!(
@@ -301,6 +311,53 @@ fn show(value: Option<&str>) -> String {
     value.map_or_else(|| "null".to_owned(), |v| format!("{v:?}"))
 }
 
+/// The per-event work that does not depend on the chain before it: the
+/// hash of the bytes and the envelope header read from them.
+struct Inspected<'a> {
+    hash: Digest,
+    header: Result<Header<'a>, HeaderError>,
+}
+
+impl<'a> Inspected<'a> {
+    fn of(event: &'a Event) -> Self {
+        Inspected {
+            hash: Digest::of_canonical(tags::EVENT, &event.canonical),
+            header: read_header(&event.canonical),
+        }
+    }
+}
+
+/// Pages at least this long are inspected on several threads.
+const PARALLEL_MIN: usize = 256;
+
+/// Inspects a page of events, spreading the hashing over the machine's
+/// cores (at most 4 threads) for long pages; the order is kept.
+fn inspect_page(events: &[Event]) -> Vec<Inspected<'_>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    if threads < 2 || events.len() < PARALLEL_MIN {
+        return events.iter().map(Inspected::of).collect();
+    }
+    let chunk = events.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = events
+            .chunks(chunk)
+            .skip(1)
+            .map(|part| scope.spawn(move || part.iter().map(Inspected::of).collect::<Vec<_>>()))
+            .collect();
+        let mut out: Vec<Inspected<'_>> = events[..chunk.min(events.len())]
+            .iter()
+            .map(Inspected::of)
+            .collect();
+        for worker in workers {
+            match worker.join() {
+                Ok(part) => out.extend(part),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        out
+    })
+}
+
 /// Verifies a store's chain, from genesis or after a head verified before,
 /// reading pages of [`VERIFY_PAGE`] events (constant memory). Events appended
 /// while it runs are verified too, up to the last page read.
@@ -335,8 +392,8 @@ pub async fn verify_store<S: EventStore + ?Sized>(
         };
         let next = store.read(last.seq.saturating_add(1), VERIFY_PAGE);
         let check = async {
-            for event in &events {
-                verifier.check(event)?;
+            for (event, inspected) in events.iter().zip(inspect_page(&events)) {
+                verifier.check_inspected(event, inspected)?;
             }
             Ok::<(), Violation>(())
         };

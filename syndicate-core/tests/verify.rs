@@ -227,3 +227,86 @@ fn violation_says_what_was_expected_and_found() {
         "seq 2: sequence check failed: expected seq 2, found seq 3 (event 2 is missing)"
     );
 }
+
+/// A read-only store over events in hand, to feed `verify_store` a tampered
+/// chain long enough for its multi-threaded pages.
+#[derive(Debug)]
+struct Recorded(Vec<Event>, ChainId);
+
+#[async_trait::async_trait]
+impl syndicate_core::EventStore for Recorded {
+    fn chain(&self) -> &ChainId {
+        &self.1
+    }
+    async fn append(&self, _: &[EventDraft]) -> Result<Vec<Event>, syndicate_core::StoreError> {
+        Err(syndicate_core::StoreError::Other {
+            store: "recorded",
+            source: "read-only".into(),
+        })
+    }
+    async fn head(&self) -> Result<Option<Head>, syndicate_core::StoreError> {
+        Ok(None)
+    }
+    async fn read(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<Event>, syndicate_core::StoreError> {
+        Ok(self
+            .0
+            .iter()
+            .skip(from as usize)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+    async fn query(
+        &self,
+        _: &syndicate_core::Query,
+    ) -> Result<Vec<Event>, syndicate_core::StoreError> {
+        Ok(Vec::new())
+    }
+}
+
+fn long_chain(n: usize) -> Vec<Event> {
+    let drafts: Vec<_> = (0..n).map(draft).collect();
+    seal(&chain(), None, &drafts, Timestamp::now()).unwrap()
+}
+
+#[test]
+fn verify_store_finds_the_first_bad_seq_in_long_pages() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let events = long_chain(3000);
+    let intact = runtime
+        .block_on(syndicate_core::verify_store(
+            &Recorded(events.clone(), chain()),
+            None,
+        ))
+        .unwrap();
+    assert!(intact.is_intact());
+    assert_eq!(intact.summary.events, 3000);
+    assert_eq!(intact.summary.head.unwrap().hash, events[2999].hash);
+
+    for bad in [1, 999, 1000, 1777, 2999] {
+        let mut tampered = events.clone();
+        tampered[bad].canonical[10] ^= 0x20;
+        let report = runtime
+            .block_on(syndicate_core::verify_store(
+                &Recorded(tampered, chain()),
+                None,
+            ))
+            .unwrap();
+        let v = report.violation.unwrap();
+        assert_eq!(
+            (v.seq, v.check),
+            (bad as u64, Check::Hash),
+            "tampered at {bad}"
+        );
+        assert_eq!(
+            report.summary.events, bad as u64,
+            "verified up to the bad seq"
+        );
+    }
+}
