@@ -10,10 +10,15 @@
 //! same canonical bytes into the same table, indexes and pragmas, through
 //! rusqlite directly: no sealing, no checks, no reads.
 //!
+//! For context, `store_append_4_single_events` appends the same four events
+//! one by one through the store, without the gate.
+//!
 //! Goal: the gate at ≥ 0.8× the baseline's throughput (baseline time /
 //! gate time ≥ 0.8).
 //!
-//! Run with `cargo bench -p syndicate-benches --bench gate`.
+//! Run with `cargo bench -p syndicate-benches --bench gate`; set
+//! `SYNDICATE_BENCH_DIR` to put the two database files in another folder
+//! (default: a temporary folder on the system's temp disk).
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -21,7 +26,7 @@ use std::sync::Arc;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::json;
 use syndicate_core::gate::{Gate, GateConfig, Outcome, ProposalContext, RulePolicy};
-use syndicate_core::{Action, Actor, ChainId, EventStore};
+use syndicate_core::{Action, Actor, ChainId, EventDraft, EventStore};
 use syndicate_store_sqlite::schema::V1;
 use syndicate_store_sqlite::{SqliteOptions, SqliteStore};
 
@@ -71,7 +76,12 @@ fn gate_round_trip(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    // SYNDICATE_BENCH_DIR puts both files elsewhere, e.g. on a RAM disk to
+    // take fsync out of both sides and compare the CPU and I/O-call cost.
+    let dir = match std::env::var_os("SYNDICATE_BENCH_DIR") {
+        Some(base) => tempfile::tempdir_in(base).unwrap(),
+        None => tempfile::tempdir().unwrap(),
+    };
     let action = action();
 
     // Ours.
@@ -132,6 +142,38 @@ fn gate_round_trip(c: &mut Criterion) {
                     ])
                     .unwrap();
                 next_seq += 1;
+            }
+        });
+    });
+    // Context: the same four events appended one by one through the store
+    // (sealing, the head read and the once check inside each transaction).
+    let drafts: Vec<EventDraft> = sample
+        .iter()
+        .map(|e| {
+            let env = e.envelope().unwrap();
+            EventDraft {
+                session: env.session,
+                kind: env.kind,
+                actor: env.actor,
+                policy: env.policy,
+                body: env.body,
+                once: None,
+            }
+        })
+        .collect();
+    let appender = runtime.block_on(async {
+        SqliteStore::open(
+            dir.path().join("store.db"),
+            ChainId::new("bench").unwrap(),
+            SqliteOptions::default(),
+        )
+        .await
+        .unwrap()
+    });
+    group.bench_function("store_append_4_single_events", |b| {
+        b.to_async(&runtime).iter(|| async {
+            for draft in &drafts {
+                appender.append(std::slice::from_ref(draft)).await.unwrap();
             }
         });
     });

@@ -622,3 +622,22 @@ async fn recover_records_the_operator_and_reason() -> Result {
     assert!(gate.degraded().is_none());
     Ok(())
 }
+
+#[tokio::test]
+async fn bad_input_is_refused_without_recording_or_degrading() -> Result {
+    let store = store();
+    let gate = gate_on(&store).await;
+    let before = kinds(&store).await.len();
+    let result = gate
+        .propose("", &agent(), &shell(&["ls"]), &ProposalContext::default())
+        .await;
+    assert!(matches!(
+        result,
+        Err(GateError::Store(syndicate_core::StoreError::InvalidDraft(
+            _
+        )))
+    ));
+    assert_eq!(kinds(&store).await.len(), before);
+    assert!(gate.degraded().is_none());
+    Ok(())
+}

@@ -154,9 +154,6 @@ pub enum GateError {
         /// What is wrong.
         reason: String,
     },
-    /// A caller-supplied value is invalid (empty identity, bad session).
-    #[error("invalid input: {0}")]
-    Invalid(String),
 }
 
 impl GateError {

@@ -218,6 +218,53 @@ impl RequestState {
         self.approval_count() >= self.proposed.approvals_required.max(1)
     }
 
+    /// The state of a request from its events in seq order; `None` when
+    /// they hold no `action.proposed`.
+    ///
+    /// # Errors
+    /// [`GateError::Malformed`] when the `action.proposed` body is not one.
+    pub fn of_events(events: Vec<Event>) -> Result<Option<RequestState>, GateError> {
+        let Some(proposed_event) = events
+            .iter()
+            .find(|e| e.columns.kind == EventKind::ActionProposed.as_str())
+            .cloned()
+        else {
+            return Ok(None);
+        };
+        let proposed: ProposedBody = body_of(&proposed_event)?;
+        let mut state = RequestState {
+            session: proposed_event.columns.session.clone(),
+            proposed_event,
+            proposed,
+            approvals: Vec::new(),
+            denied: false,
+            started: false,
+            completed: false,
+        };
+        for event in events {
+            match event.columns.kind.as_str() {
+                "action.approved" => {
+                    let Ok(body) = body_of::<ApprovedBody>(&event) else {
+                        continue;
+                    };
+                    if body.action_digest == state.proposed.action_digest
+                        && !state
+                            .approvals
+                            .iter()
+                            .any(|(_, a)| a.approver == body.approver)
+                    {
+                        state.approvals.push((event, body));
+                    }
+                }
+                "action.denied" => state.denied = true,
+                "execution.started" => state.started = true,
+                "execution.completed" => state.completed = true,
+                _ => {}
+            }
+        }
+        Ok(Some(state))
+    }
+
     /// The earliest `expires_at` among the counted approvals.
     pub fn expires_at(&self) -> Option<Timestamp> {
         self.approvals
@@ -271,6 +318,8 @@ struct Pass {
     /// degraded, `Some(None)` for recovered.
     mark: Option<Option<String>>,
     violation: Option<Violation>,
+    /// The events of the wanted request this pass verified.
+    matched: Vec<Event>,
 }
 
 impl Gate {
@@ -291,7 +340,7 @@ impl Gate {
             config,
             cursor: Mutex::new(Cursor::default()),
         };
-        let pass = gate.verify_pass(None).await?;
+        let pass = gate.verify_pass(None, None).await?;
         {
             let mut cursor = gate.lock();
             cursor.verified = pass.head;
@@ -403,13 +452,18 @@ impl Gate {
     }
 
     /// Verifies from `from` (genesis when `None`) to the current end.
-    async fn verify_pass(&self, from: Option<Head>) -> Result<Pass, StoreError> {
+    async fn verify_pass(
+        &self,
+        from: Option<Head>,
+        want: Option<&str>,
+    ) -> Result<Pass, StoreError> {
         let chain = self.store.chain().clone();
         let mut verifier = match &from {
             Some(head) => Verifier::resume(chain, head),
             None => Verifier::new(chain),
         };
         let mut mark = None;
+        let mut matched = Vec::new();
         loop {
             let page = match self.store.read(verifier.next_seq(), VERIFY_PAGE).await {
                 Ok(page) => page,
@@ -417,6 +471,7 @@ impl Gate {
                     return Ok(Pass {
                         head: verifier.summary().head,
                         mark,
+                        matched,
                         violation: Some(Violation {
                             seq,
                             check: Check::Row,
@@ -432,8 +487,12 @@ impl Gate {
                     return Ok(Pass {
                         head: verifier.summary().head,
                         mark,
+                        matched,
                         violation: Some(violation),
                     });
+                }
+                if want.is_some() && event.columns.request_id.as_deref() == want {
+                    matched.push(event.clone());
                 }
                 match event.columns.kind.as_str() {
                     "gate.degraded" => {
@@ -449,6 +508,7 @@ impl Gate {
                 return Ok(Pass {
                     head: verifier.summary().head,
                     mark,
+                    matched,
                     violation: None,
                 });
             }
@@ -456,19 +516,16 @@ impl Gate {
     }
 
     /// Verifies the events appended since the last verified head; degrades
-    /// on a violation. Returns the refusal when the gate is (now) degraded.
-    async fn check_chain(&self) -> Result<Option<Refusal>, GateError> {
+    /// on a violation. Returns the refusal when the gate is (now) degraded,
+    /// else the events of request `want` that this pass verified.
+    async fn check_chain(&self, want: &str) -> Result<Vec<Event>, Refusal> {
         if let Some(reason) = self.degraded() {
-            return Ok(Some(Refusal::Degraded { reason }));
+            return Err(Refusal::Degraded { reason });
         }
         let from = self.lock().verified;
-        let pass = match self.verify_pass(from).await {
+        let pass = match self.verify_pass(from, Some(want)).await {
             Ok(pass) => pass,
-            Err(e) => {
-                return Ok(Some(
-                    self.degrade(format!("cannot read the chain: {e}")).await,
-                ));
-            }
+            Err(e) => return Err(self.degrade(format!("cannot read the chain: {e}")).await),
         };
         {
             let mut cursor = self.lock();
@@ -485,12 +542,14 @@ impl Gate {
             }
         }
         if let Some(violation) = pass.violation {
-            return Ok(Some(
-                self.degrade(format!("chain does not verify: {violation}"))
-                    .await,
-            ));
+            return Err(self
+                .degrade(format!("chain does not verify: {violation}"))
+                .await);
         }
-        Ok(self.degraded().map(|reason| Refusal::Degraded { reason }))
+        match self.degraded() {
+            Some(reason) => Err(Refusal::Degraded { reason }),
+            None => Ok(pass.matched),
+        }
     }
 
     /// Proposes an action: records `action.proposed` with the canonical
@@ -616,45 +675,7 @@ impl Gate {
                 break;
             }
         }
-        let Some(proposed_event) = events
-            .iter()
-            .find(|e| e.columns.kind == EventKind::ActionProposed.as_str())
-            .cloned()
-        else {
-            return Ok(None);
-        };
-        let proposed: ProposedBody = body_of(&proposed_event)?;
-        let mut state = RequestState {
-            session: proposed_event.columns.session.clone(),
-            proposed_event,
-            proposed,
-            approvals: Vec::new(),
-            denied: false,
-            started: false,
-            completed: false,
-        };
-        for event in events {
-            match event.columns.kind.as_str() {
-                "action.approved" => {
-                    let Ok(body) = body_of::<ApprovedBody>(&event) else {
-                        continue;
-                    };
-                    if body.action_digest == state.proposed.action_digest
-                        && !state
-                            .approvals
-                            .iter()
-                            .any(|(_, a)| a.approver == body.approver)
-                    {
-                        state.approvals.push((event, body));
-                    }
-                }
-                "action.denied" => state.denied = true,
-                "execution.started" => state.started = true,
-                "execution.completed" => state.completed = true,
-                _ => {}
-            }
-        }
-        Ok(Some(state))
+        RequestState::of_events(events)
     }
 
     /// Records a refusal of an approval or denial attempt and returns it as
@@ -888,8 +909,10 @@ impl Gate {
     }
 
     /// Re-checks events a permit relies on: each re-hashes to its stored
-    /// hash and the event after it links to it.
-    async fn recheck(&self, events: &[&Event]) -> Result<(), String> {
+    /// hash; one verified by the pass just made must have the hash verified
+    /// there; one verified earlier must still be linked to by the event
+    /// after it (so a row rewritten with a recomputed hash is caught).
+    async fn recheck(&self, events: &[&Event], fresh: &[Event]) -> Result<(), String> {
         for event in events {
             let hash = Digest::of_canonical(tags::EVENT, &event.canonical);
             if hash != event.hash {
@@ -897,6 +920,15 @@ impl Gate {
                     "event {} no longer hashes to its stored hash",
                     event.seq
                 ));
+            }
+            if let Some(verified) = fresh.iter().find(|e| e.seq == event.seq) {
+                if verified.hash != hash || verified.canonical != event.canonical {
+                    return Err(format!(
+                        "event {} changed while it was being verified",
+                        event.seq
+                    ));
+                }
+                continue;
             }
             let next = self
                 .store
@@ -937,7 +969,28 @@ impl Gate {
     /// [`Refusal::DigestMismatch`] or [`Refusal::Degraded`].
     pub async fn authorize(&self, request_id: &str, action: &Action) -> Result<Permit, GateError> {
         let fallback_session = self.config.session.clone();
-        let state = match self.request(request_id).await {
+        // Verify first: the pass also yields this request's events when they
+        // are all new since the last pass (the common case of a request
+        // proposed and approved moments ago), saving a query.
+        let fresh = match self.check_chain(request_id).await {
+            Ok(fresh) => fresh,
+            Err(refusal) => {
+                let session = match self.request(request_id).await {
+                    Ok(Some(state)) => state.session,
+                    _ => fallback_session,
+                };
+                return Err(self.reject(&session, request_id, refusal).await);
+            }
+        };
+        let from_pass = fresh
+            .iter()
+            .any(|e| e.columns.kind == EventKind::ActionProposed.as_str());
+        let state = if from_pass {
+            RequestState::of_events(fresh.clone())
+        } else {
+            self.request(request_id).await
+        };
+        let state = match state {
             Ok(state) => state,
             Err(e) => {
                 let refusal = self.degrade(format!("cannot read request: {e}")).await;
@@ -947,9 +1000,6 @@ impl Gate {
         let session = state
             .as_ref()
             .map_or(fallback_session, |s| s.session.clone());
-        if let Some(refusal) = self.check_chain().await? {
-            return Err(self.reject(&session, request_id, refusal).await);
-        }
         let Some(state) = state else {
             return Err(self
                 .reject(&session, request_id, Refusal::UnknownRequest)
@@ -1000,7 +1050,7 @@ impl Gate {
         }
         let mut relied: Vec<&Event> = vec![&state.proposed_event];
         relied.extend(state.approvals.iter().map(|(e, _)| e));
-        if let Err(reason) = self.recheck(&relied).await {
+        if let Err(reason) = self.recheck(&relied, &fresh).await {
             let refusal = self.degrade(reason).await;
             return Err(self.reject(&session, request_id, refusal).await);
         }
@@ -1127,7 +1177,7 @@ impl Gate {
     /// gate stays degraded); [`GateError::Store`] when the store cannot be
     /// read or written.
     pub async fn recover(&self, operator: &Actor, reason: &str) -> Result<Event, GateError> {
-        let pass = self.verify_pass(None).await?;
+        let pass = self.verify_pass(None, None).await?;
         if let Some(violation) = pass.violation {
             return Err(GateError::StillBroken(violation));
         }
