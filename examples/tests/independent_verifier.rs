@@ -1,0 +1,130 @@
+//! `docs/verify_jsonl.py`, a verifier written in Python from `docs/FORMAT.md`
+//! alone, agrees with `syndicate audit verify --jsonl` on the quickstart's
+//! export, intact and tampered.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn python_verifier() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/verify_jsonl.py")
+}
+
+fn python_available() -> bool {
+    let found = Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "python3 is required under CI=true"
+        );
+        println!("skipping: python3 not found");
+    }
+    found
+}
+
+/// The seq named by a `BROKEN at seq N` line.
+fn broken_seq(text: &str) -> Option<u64> {
+    let rest = text.split("at seq ").nth(1)?;
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+#[test]
+fn python_verifier_agrees_with_the_rust_one() {
+    if !python_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let quickstart =
+        common::run(Command::new(env!("CARGO_BIN_EXE_quickstart")).current_dir(dir.path()));
+    assert!(
+        quickstart.status.success(),
+        "{}",
+        common::stderr(&quickstart)
+    );
+    let export = common::run(common::syndicate().current_dir(dir.path()).args([
+        "audit",
+        "export",
+        "--store",
+        "sqlite:syndicate-demo.db",
+        "--out",
+        "trail.jsonl",
+    ]));
+    assert!(export.status.success(), "{}", common::stderr(&export));
+    let trail = dir.path().join("trail.jsonl");
+    let rust = common::run(
+        common::syndicate()
+            .args(["audit", "verify", "--jsonl"])
+            .arg(&trail),
+    );
+    assert!(rust.status.success(), "{}", common::stdout(&rust));
+    let head = common::stdout(&rust)
+        .split("head ")
+        .nth(1)
+        .and_then(|rest| rest.get(..64))
+        .expect("a head hash")
+        .to_owned();
+
+    let python = common::run(
+        Command::new("python3")
+            .arg(python_verifier())
+            .arg(&trail)
+            .args(["--head", &head]),
+    );
+    let said = common::stdout(&python);
+    assert_eq!(
+        python.status.code(),
+        Some(0),
+        "{said}{}",
+        common::stderr(&python)
+    );
+    assert!(said.contains(&format!("head {head}")), "{said}");
+
+    // Tamper with each line in turn: both verifiers refuse, at the same seq.
+    let original = std::fs::read_to_string(&trail).unwrap();
+    let lines: Vec<&str> = original.lines().collect();
+    for i in 0..lines.len() {
+        let mut changed = lines.clone();
+        let edited = lines[i].replacen("\"session\":\"", "\"session\":\"x", 1);
+        changed[i] = &edited;
+        let path = dir.path().join(format!("tampered-{i}.jsonl"));
+        std::fs::write(&path, changed.join("\n") + "\n").unwrap();
+        let rust = common::run(
+            common::syndicate()
+                .args(["audit", "verify", "--jsonl"])
+                .arg(&path)
+                .args(["--head", &head]),
+        );
+        let python = common::run(
+            Command::new("python3")
+                .arg(python_verifier())
+                .arg(&path)
+                .args(["--head", &head]),
+        );
+        assert_eq!(
+            rust.status.code(),
+            Some(1),
+            "line {i}: {}",
+            common::stdout(&rust)
+        );
+        assert_eq!(
+            python.status.code(),
+            Some(1),
+            "line {i}: {}",
+            common::stdout(&python)
+        );
+        assert_eq!(
+            broken_seq(&common::stdout(&python)),
+            broken_seq(&common::stdout(&rust)),
+            "line {i}: python {:?} vs rust {:?}",
+            common::stdout(&python),
+            common::stdout(&rust)
+        );
+    }
+}
