@@ -4,11 +4,19 @@
 //!
 //! - `sqlite_append_one`: one event per commit: `SqliteStore::append` vs a
 //!   raw autocommit `INSERT` of the same sealed row; in `Full` (default) and
-//!   `Normal` durability.
+//!   `Normal` durability; the store from a current-thread runtime (a hop to
+//!   its writer thread and back) and from a multi-threaded one (the append
+//!   runs in `block_in_place` on the calling thread).
 //! - `sqlite_append_batch_100`: 100 events per commit vs a raw transaction
 //!   of 100 `INSERT`s.
 //! - `sqlite_verify_100k`: `verify_store` over 100,000 stored events vs a
-//!   raw `SELECT canonical, hash ... ORDER BY seq` with SHA-256 of each row.
+//!   raw `SELECT canonical, hash ... ORDER BY seq` with SHA-256 of each row;
+//!   two lines show where the time goes: `sqlite_store_read_pages` reads
+//!   the events as `Event`s (pages of 1000, on the calling thread, no
+//!   checks), and `verifier_check_in_memory` runs core's `Verifier::check`
+//!   over the same events already in memory. `verify_store` overlaps the
+//!   two (it reads the next page on the reader thread while checking this
+//!   one), so it costs about the larger of them.
 //!
 //! Run: `cargo bench -p syndicate-benches --bench sqlite -- --warm-up-time 1 --measurement-time 5`
 
@@ -111,6 +119,11 @@ impl Raw {
 fn append_one(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime();
+    let mt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let mut group = c.benchmark_group("sqlite_append_one");
     group.throughput(Throughput::Elements(1));
     for (name, durability) in [("full", Durability::Full), ("normal", Durability::Normal)] {
@@ -137,6 +150,15 @@ fn append_one(c: &mut Criterion) {
             b.iter(|| {
                 n += 1;
                 let events = rt.block_on(store.append(&[draft(n)])).unwrap();
+                black_box(events);
+            })
+        });
+        // On a multi-threaded runtime the append skips the hop to the
+        // writer thread (block_in_place).
+        group.bench_function(format!("sqlite_store_{name}_multi_thread"), |b| {
+            b.iter(|| {
+                n += 1;
+                let events = mt.block_on(store.append(&[draft(n)])).unwrap();
                 black_box(events);
             })
         });
@@ -234,6 +256,37 @@ fn verify_100k(c: &mut Criterion) {
                 count += 1;
             }
             assert_eq!(count, EVENTS);
+        })
+    });
+    group.bench_function("sqlite_store_read_pages", |b| {
+        b.iter(|| {
+            let mut next = 0;
+            loop {
+                let page =
+                    syndicate_store_sqlite::blocking::read(&raw, &path, &chain(), next, 1000)
+                        .unwrap();
+                let Some(last) = page.last() else { break };
+                next = last.seq + 1;
+                black_box(page);
+            }
+        })
+    });
+    group.bench_function("verifier_check_in_memory", |b| {
+        let events: Vec<Event> = rt.block_on(async {
+            let mut all = Vec::new();
+            loop {
+                let page = reader.read(all.len() as u64, 1000).await.unwrap();
+                if page.is_empty() {
+                    break all;
+                }
+                all.extend(page);
+            }
+        });
+        b.iter(|| {
+            let mut verifier = syndicate_core::Verifier::new(chain());
+            for e in &events {
+                verifier.check(e).unwrap();
+            }
         })
     });
     group.bench_function("sqlite_store_verify", |b| {

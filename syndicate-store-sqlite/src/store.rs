@@ -1,16 +1,21 @@
 //! [`SqliteStore`]: the async shell over [`blocking`](crate::blocking).
 //!
-//! Each connection is owned by its own worker thread, which runs the jobs
-//! sent to it in order; the async methods send a job and await its answer.
-//! The async runtime never blocks on SQLite, and any runtime works.
+//! Each connection has its own worker thread, which runs the jobs sent to it
+//! in order; the async methods send a job and await its answer, so the async
+//! runtime never blocks on SQLite and any runtime works. Appends made from a
+//! multi-threaded tokio runtime skip the hop to the worker thread: they run
+//! in `block_in_place`, which hands the runtime's other tasks to another
+//! thread first. Reads always go through the reader thread, so that
+//! `verify_store` overlaps reading the next page with checking this one.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 
 use async_trait::async_trait;
 use rusqlite::Connection;
 use syndicate_core::{ChainId, Event, EventDraft, EventStore, Head, Query, StoreError};
+use tokio::runtime::RuntimeFlavor;
 use tokio::sync::oneshot;
 
 use crate::blocking;
@@ -19,9 +24,29 @@ use crate::schema::{Role, SqliteOptions, open_connection};
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
-/// A thread that owns one connection.
+/// A thread that runs jobs on one connection.
 struct Worker {
-    jobs: mpsc::Sender<Job>,
+    /// `None` only while dropping.
+    jobs: Option<mpsc::Sender<Job>>,
+    conn: Arc<Mutex<Connection>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Worker {
+    /// Stops the thread after the jobs already sent, so that the connection
+    /// is closed (and the WAL checkpointed) when the store's drop returns.
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    // A job that panicked left no transaction open: rusqlite rolls back an
+    // unfinished transaction when it is dropped during the unwind.
+    conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Worker {
@@ -34,32 +59,53 @@ impl Worker {
     ) -> Result<Worker, StoreError> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let (opened, is_open) = oneshot::channel();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name(name.to_owned())
             .spawn(move || {
-                let mut conn = match open_connection(&path, &options, role) {
-                    Ok(conn) => {
-                        let _ = opened.send(Ok(()));
-                        conn
-                    }
+                let conn = match open_connection(&path, &options, role) {
+                    Ok(conn) => Arc::new(Mutex::new(conn)),
                     Err(e) => {
                         let _ = opened.send(Err(e));
                         return;
                     }
                 };
+                if opened.send(Ok(Arc::clone(&conn))).is_err() {
+                    return;
+                }
                 // Runs until the store (the only sender) is dropped.
                 while let Ok(job) = queue.recv() {
-                    job(&mut conn);
+                    job(&mut lock(&conn));
                 }
             })
             .map_err(|e| StoreError::Other {
                 store: crate::error::STORE,
                 source: Box::new(e),
             })?;
-        is_open
+        let conn = is_open
             .await
             .map_err(|_| path_error(SqliteError::WorkerStopped))??;
-        Ok(Worker { jobs })
+        Ok(Worker {
+            jobs: Some(jobs),
+            conn,
+            thread: Some(thread),
+        })
+    }
+
+    /// Runs `f` on the connection: on the calling thread through
+    /// `block_in_place` when that is a worker of a multi-threaded tokio
+    /// runtime (no thread hop; the runtime moves its other tasks away), else
+    /// on the worker thread. Either way the async runtime never blocks.
+    async fn run_latency<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        if tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread)
+        {
+            let conn = Arc::clone(&self.conn);
+            return tokio::task::block_in_place(move || f(&mut lock(&conn)));
+        }
+        self.run(f).await
     }
 
     /// Runs `f` on the worker's connection. If the returned future is
@@ -70,6 +116,8 @@ impl Worker {
     ) -> Result<R, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
+            .as_ref()
+            .ok_or_else(|| path_error(SqliteError::WorkerStopped))?
             .send(Box::new(move |conn| {
                 let _ = reply.send(f(conn));
             }))
@@ -90,6 +138,10 @@ impl Worker {
 ///
 /// Cancellation: a dropped `append` future does not cancel the append; the
 /// batch may still be committed.
+///
+/// Dropping the store waits for the work already sent to its threads, then
+/// closes both connections: when the drop returns, the file is closed and
+/// its write-ahead log checkpointed.
 pub struct SqliteStore {
     chain: ChainId,
     path: PathBuf,
@@ -197,7 +249,7 @@ impl EventStore for SqliteStore {
         }
         let (path, chain, drafts) = (self.path.clone(), self.chain.clone(), drafts.to_vec());
         writer
-            .run(move |conn| blocking::append(conn, &path, &chain, &drafts))
+            .run_latency(move |conn| blocking::append(conn, &path, &chain, &drafts))
             .await
     }
 

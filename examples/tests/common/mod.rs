@@ -1,17 +1,29 @@
 //! Helpers shared by the integration tests: the real binaries, run as
-//! processes, on real SQLite files.
+//! processes, on real SQLite files or PostgreSQL databases.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use serde_json::json;
+use syndicate_core::gate::{Gate, GateConfig, ProposalContext, RulePolicy};
+use syndicate_core::{Action, Actor, EventKind, EventStore, EventStoreExt, Query, check_story};
 
 /// The `append_load` binary of this package.
 pub(crate) fn append_load() -> Command {
     Command::new(env!("CARGO_BIN_EXE_append_load"))
 }
 
-/// The `syndicate` binary, built next to this test's target folder.
+/// The `shell_gate` binary of this package.
+pub(crate) fn shell_gate() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_shell_gate"))
+}
+
+/// The `syndicate` binary, next to this test's target folder; built first
+/// (`cargo build -p syndicate-cli --bin syndicate`) when this test run did
+/// not build it, e.g. under `cargo test -p syndicate-examples`.
 pub(crate) fn syndicate() -> Command {
     let exe = std::env::current_exe().expect("test executable path");
     let profile_dir = exe
@@ -19,6 +31,14 @@ pub(crate) fn syndicate() -> Command {
         .and_then(Path::parent)
         .expect("test executable lives in target/<profile>/deps");
     let bin = profile_dir.join(format!("syndicate{}", std::env::consts::EXE_SUFFIX));
+    if !bin.is_file() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "syndicate-cli", "--bin", "syndicate"])
+            .status()
+            .expect("cargo starts");
+        assert!(status.success(), "cannot build the syndicate binary");
+    }
     assert!(
         bin.is_file(),
         "{} is missing: build it first with `cargo build -p syndicate-cli` \
@@ -108,4 +128,110 @@ pub(crate) fn files_in(dir: &Path) -> Vec<String> {
 /// A path in a temporary folder.
 pub(crate) fn temp_file(dir: &tempfile::TempDir, name: &str) -> PathBuf {
     dir.path().join(name)
+}
+
+/// The example policy, `examples/policy.toml`.
+pub(crate) fn policy_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("policy.toml")
+}
+
+/// An action that appends one line to `marker` each time it runs.
+pub(crate) fn append_line(dir: &Path, marker: &Path) -> Action {
+    Action::new(
+        "shell.exec",
+        json!({
+            "argv": ["sh", "-c", format!("echo ran >> '{}'", marker.display())],
+            "cwd": dir.display().to_string(),
+        }),
+    )
+    .expect("a valid action")
+}
+
+/// The number of lines in `marker` (0 when it does not exist).
+pub(crate) fn lines(marker: &Path) -> usize {
+    std::fs::read_to_string(marker).map_or(0, |text| text.lines().count())
+}
+
+/// Asserts the chain is intact and its story holds.
+pub(crate) async fn assert_verifies<S: EventStore + ?Sized>(store: &S) {
+    let report = store.verify().await.unwrap();
+    assert!(report.is_intact(), "{:?}", report.violation);
+    let story = check_story(store).await.unwrap();
+    assert!(story.is_consistent(), "{:?}", story.violations);
+}
+
+/// The number of events of one kind on the store's chain.
+pub(crate) async fn count<S: EventStore + ?Sized>(store: &S, kind: EventKind) -> usize {
+    let query = Query {
+        kind: Some(kind),
+        ..Query::all()
+    };
+    store.query(&query).await.unwrap().len()
+}
+
+/// Two gates in separate processes on one store, named by `url` (`sqlite://`
+/// or `postgres://`): this process proposes and approves an action that
+/// appends a line to a marker file in `dir`; two `shell_gate --request ID`
+/// processes then race to run it. Exactly one gets the permit and runs the
+/// command (exit 0, one line in the marker), the other is refused (exit 3,
+/// "already started"), and the chain verifies, story included.
+pub(crate) async fn approve_here_and_race_two_shell_gates(
+    url: &str,
+    dir: &Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    const CHAIN: &str = "race";
+    let marker = dir.join("marker");
+    let store: Arc<dyn EventStore> = syndicate_cli::store_url::open_store_text(url, CHAIN, true)
+        .await
+        .map_err(|failure| failure.to_string())?;
+    let policy = Arc::new(RulePolicy::from_path(policy_path())?);
+    // This process proposes and approves.
+    let gate = Gate::open(store.clone(), policy, GateConfig::default()).await?;
+    let action = append_line(dir, &marker);
+    let p = gate
+        .propose(
+            "s1",
+            &Actor::agent("bot"),
+            &action,
+            &ProposalContext::default(),
+        )
+        .await?;
+    gate.approve(&p.request_id, &Actor::human("bob@example.com"), &p.digest())
+        .await?;
+
+    // Two other processes race to run it.
+    let racers: Vec<_> = (0..2)
+        .map(|_| {
+            shell_gate()
+                .args(["--store", url, "--chain", CHAIN, "--timeout", "60"])
+                .args(["--request", &p.request_id])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("shell_gate starts")
+        })
+        .collect();
+    let outputs: Vec<Output> = racers
+        .into_iter()
+        .map(|child| child.wait_with_output().expect("shell_gate ends"))
+        .collect();
+    let codes: Vec<Option<i32>> = outputs.iter().map(|o| o.status.code()).collect();
+    let winners = codes.iter().filter(|c| **c == Some(0)).count();
+    let losers = codes.iter().filter(|c| **c == Some(3)).count();
+    assert_eq!(
+        (winners, losers),
+        (1, 1),
+        "exit codes {codes:?}: {outputs:?}"
+    );
+    let loser = outputs.iter().find(|o| o.status.code() == Some(3)).unwrap();
+    assert!(
+        stderr(loser).contains("already started"),
+        "{}",
+        stderr(loser)
+    );
+    assert_eq!(lines(&marker), 1, "the command ran more than once");
+    assert_eq!(count(store.as_ref(), EventKind::ExecutionStarted).await, 1);
+    assert_eq!(count(store.as_ref(), EventKind::ExecutionCompleted).await, 1);
+    assert_verifies(store.as_ref()).await;
+    Ok(())
 }
