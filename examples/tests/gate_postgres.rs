@@ -1,7 +1,11 @@
 //! The gate on a real PostgreSQL server behaves as on SQLite: approvals bind
 //! digests, drift is refused, gates with separate connection pools racing to
-//! start one request get exactly one permit, and the chain verifies, story
-//! included. Skips with a message when SYNDICATE_TEST_POSTGRES_URL is unset.
+//! start one request get exactly one permit, an approval given in one
+//! process is used in another while two real `shell_gate` processes race for
+//! its one permit, and the chain verifies, story included. Skips with a
+//! message when SYNDICATE_TEST_POSTGRES_URL is unset (fails under CI=true).
+
+mod common;
 
 use std::sync::Arc;
 
@@ -84,4 +88,17 @@ async fn gate_protocol_holds_on_postgres() -> Result {
     let story = check_story(store.as_ref()).await?;
     assert!(story.is_consistent(), "{:?}", story.violations);
     Ok(())
+}
+
+/// The multi-process race of `gate_processes.rs`, on one PostgreSQL database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_in_one_process_is_used_in_another_and_one_racer_wins_on_postgres() -> Result {
+    let Some(url) =
+        fresh_database("approval_in_one_process_is_used_in_another_and_one_racer_wins_on_postgres")
+            .await
+    else {
+        return Ok(());
+    };
+    let dir = tempfile::tempdir()?;
+    common::approve_here_and_race_two_shell_gates(&url, dir.path()).await
 }

@@ -1,46 +1,25 @@
 //! Several real processes sharing one SQLite file behave as one gate: an
 //! approval given in one process is used in another, two processes racing
 //! to start one request get exactly one permit, and `shell_gate` runs a
-//! command approved with the real `syndicate approve` exactly once.
+//! command approved with the real `syndicate approve` exactly once. The same
+//! race runs on PostgreSQL in `gate_postgres.rs` (the body is shared, in
+//! `common`).
+
+mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 use std::sync::Arc;
 
-use serde_json::json;
-use syndicate_core::gate::{Gate, GateConfig, ProposalContext, RulePolicy};
-use syndicate_core::{
-    Action, Actor, ChainId, EventKind, EventStore, EventStoreExt, Query, check_story,
+use common::{
+    approve_here_and_race_two_shell_gates, assert_verifies, count, lines, policy_path, shell_gate,
+    syndicate,
 };
+use syndicate_core::{ChainId, EventKind, EventStore, Query};
 use syndicate_store_sqlite::{SqliteOptions, SqliteStore};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
-
-const SHELL_GATE: &str = env!("CARGO_BIN_EXE_shell_gate");
-
-fn policy_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("policy.toml")
-}
-
-/// The `syndicate` binary beside this test's target folder, built first if
-/// this test run did not build it.
-fn syndicate_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    // target/<profile>/deps/<test> -> target/<profile>/syndicate
-    let dir = exe.parent().and_then(Path::parent).unwrap();
-    let bin = dir.join(format!("syndicate{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "syndicate-cli", "--bin", "syndicate"])
-            .status()
-            .unwrap();
-        assert!(status.success(), "cannot build the syndicate binary");
-    }
-    assert!(bin.exists(), "no syndicate binary at {}", bin.display());
-    bin
-}
 
 async fn open(path: &Path, chain: &str) -> Result<Arc<SqliteStore>> {
     Ok(Arc::new(
@@ -48,94 +27,11 @@ async fn open(path: &Path, chain: &str) -> Result<Arc<SqliteStore>> {
     ))
 }
 
-/// An action that appends one line to `marker` each time it runs.
-fn append_line(dir: &Path, marker: &Path) -> Action {
-    Action::new(
-        "shell.exec",
-        json!({
-            "argv": ["sh", "-c", format!("echo ran >> '{}'", marker.display())],
-            "cwd": dir.display().to_string(),
-        }),
-    )
-    .unwrap()
-}
-
-fn lines(marker: &Path) -> usize {
-    std::fs::read_to_string(marker).map_or(0, |text| text.lines().count())
-}
-
-async fn assert_verifies(store: &SqliteStore) {
-    let report = store.verify().await.unwrap();
-    assert!(report.is_intact(), "{:?}", report.violation);
-    let story = check_story(store).await.unwrap();
-    assert!(story.is_consistent(), "{:?}", story.violations);
-}
-
-async fn count(store: &SqliteStore, kind: EventKind) -> usize {
-    let query = Query {
-        kind: Some(kind),
-        ..Query::all()
-    };
-    store.query(&query).await.unwrap().len()
-}
-
 #[tokio::test]
 async fn approval_in_one_process_is_used_in_another_and_one_racer_wins() -> Result {
     let dir = tempfile::tempdir()?;
-    let db = dir.path().join("trail.db");
-    let marker = dir.path().join("marker");
-    let store = open(&db, "race").await?;
-    let policy = Arc::new(RulePolicy::from_path(policy_path())?);
-    // This process proposes and approves.
-    let gate = Gate::open(store.clone(), policy, GateConfig::default()).await?;
-    let action = append_line(dir.path(), &marker);
-    let p = gate
-        .propose(
-            "s1",
-            &Actor::agent("bot"),
-            &action,
-            &ProposalContext::default(),
-        )
-        .await?;
-    gate.approve(&p.request_id, &Actor::human("bob@example.com"), &p.digest())
-        .await?;
-
-    // Two other processes race to run it.
-    let url = format!("sqlite://{}", db.display());
-    let racers: Vec<_> = (0..2)
-        .map(|_| {
-            Command::new(SHELL_GATE)
-                .args(["--store", &url, "--chain", "race", "--timeout", "60"])
-                .args(["--request", &p.request_id])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let outputs: Vec<Output> = racers
-        .into_iter()
-        .map(|child| child.wait_with_output().unwrap())
-        .collect();
-    let codes: Vec<Option<i32>> = outputs.iter().map(|o| o.status.code()).collect();
-    let winners = codes.iter().filter(|c| **c == Some(0)).count();
-    let losers = codes.iter().filter(|c| **c == Some(3)).count();
-    assert_eq!(
-        (winners, losers),
-        (1, 1),
-        "exit codes {codes:?}: {outputs:?}"
-    );
-    let loser = outputs.iter().find(|o| o.status.code() == Some(3)).unwrap();
-    assert!(
-        String::from_utf8_lossy(&loser.stderr).contains("already started"),
-        "{}",
-        String::from_utf8_lossy(&loser.stderr)
-    );
-    assert_eq!(lines(&marker), 1, "the command ran more than once");
-    assert_eq!(count(&store, EventKind::ExecutionStarted).await, 1);
-    assert_eq!(count(&store, EventKind::ExecutionCompleted).await, 1);
-    assert_verifies(&store).await;
-    Ok(())
+    let url = format!("sqlite://{}", dir.path().join("trail.db").display());
+    approve_here_and_race_two_shell_gates(&url, dir.path()).await
 }
 
 #[tokio::test]
@@ -144,7 +40,7 @@ async fn shell_gate_runs_a_command_approved_from_another_terminal_once() -> Resu
     let db = dir.path().join("trail.db");
     let marker = dir.path().join("marker");
     let url = format!("sqlite://{}", db.display());
-    let mut child = Command::new(SHELL_GATE)
+    let mut child = shell_gate()
         .current_dir(dir.path())
         .args(["--store", &url, "--chain", "shell", "--timeout", "120"])
         .arg("--policy")
@@ -176,7 +72,7 @@ async fn shell_gate_runs_a_command_approved_from_another_terminal_once() -> Resu
 
     // The wrong digest is refused (exit 1) and changes nothing.
     let wrong = "0".repeat(64);
-    let refused = Command::new(syndicate_bin())
+    let refused = syndicate()
         .args([
             "approve",
             &request_id,
@@ -191,7 +87,7 @@ async fn shell_gate_runs_a_command_approved_from_another_terminal_once() -> Resu
     assert_eq!(lines(&marker), 0);
 
     // `syndicate show` gives the approver the canonical action and digest.
-    let show = Command::new(syndicate_bin())
+    let show = syndicate()
         .args(["show", &request_id, "--store", &url, "--chain", "shell"])
         .output()?;
     assert!(show.status.success(), "{show:?}");
@@ -199,7 +95,7 @@ async fn shell_gate_runs_a_command_approved_from_another_terminal_once() -> Resu
     assert!(shown.contains(&digest), "{shown}");
     assert!(shown.contains(r#""tool":"shell.exec""#), "{shown}");
 
-    let approved = Command::new(syndicate_bin())
+    let approved = syndicate()
         .args([
             "approve",
             &request_id,

@@ -2,31 +2,16 @@
 //! binary; and `syndicate audit verify` refusing an intact chain whose story
 //! does not hold.
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::process::Command;
 
+use common::syndicate;
 use serde_json::json;
 use syndicate_core::{Action, Actor, ChainId, EventDraft, EventKind, EventStoreExt};
 use syndicate_store_sqlite::{SqliteOptions, SqliteStore};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
-
-/// The `syndicate` binary beside this test's target folder, built first if
-/// this test run did not build it.
-fn syndicate_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap();
-    let bin = dir.join(format!("syndicate{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "syndicate-cli", "--bin", "syndicate"])
-            .status()
-            .unwrap();
-        assert!(status.success(), "cannot build the syndicate binary");
-    }
-    bin
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -57,13 +42,13 @@ fn quickstart_runs_and_its_trail_verifies_independently() -> Result {
         .to_owned();
 
     // Export, then verify the export offline against the printed head.
-    let export = Command::new(syndicate_bin())
+    let export = syndicate()
         .current_dir(dir.path())
         .args(["audit", "export", "--store", "sqlite://syndicate-demo.db"])
         .args(["--chain", "quickstart", "--out", "trail.jsonl"])
         .output()?;
     assert!(export.status.success(), "{}", text(&export.stderr));
-    let verify = Command::new(syndicate_bin())
+    let verify = syndicate()
         .current_dir(dir.path())
         .args(["audit", "verify", "--jsonl", "trail.jsonl", "--head", &head])
         .output()?;
@@ -80,7 +65,7 @@ fn quickstart_runs_and_its_trail_verifies_independently() -> Result {
         .current_dir(dir.path())
         .output()?;
     assert!(again.status.success(), "{}", text(&again.stderr));
-    let verify = Command::new(syndicate_bin())
+    let verify = syndicate()
         .current_dir(dir.path())
         .args(["audit", "verify", "--store", "sqlite://syndicate-demo.db"])
         .output()?;
@@ -115,7 +100,7 @@ async fn audit_verify_names_the_seq_of_a_start_without_approval() -> Result {
                 .await?;
         }
     }
-    let verify = Command::new(syndicate_bin())
+    let verify = syndicate()
         .args(["audit", "verify", "--store"])
         .arg(format!("sqlite://{}", db.display()))
         .output()?;

@@ -231,7 +231,10 @@ pub(crate) async fn approve_here_and_race_two_shell_gates(
     );
     assert_eq!(lines(&marker), 1, "the command ran more than once");
     assert_eq!(count(store.as_ref(), EventKind::ExecutionStarted).await, 1);
-    assert_eq!(count(store.as_ref(), EventKind::ExecutionCompleted).await, 1);
+    assert_eq!(
+        count(store.as_ref(), EventKind::ExecutionCompleted).await,
+        1
+    );
     assert_verifies(store.as_ref()).await;
     Ok(())
 }
