@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use serde_json::Value;
 
 fn report(dir: &std::path::Path, format: &str) -> std::process::Output {
@@ -19,13 +17,7 @@ fn report(dir: &std::path::Path, format: &str) -> std::process::Output {
 #[test]
 fn report_counts_approvals_refusals_and_policies() {
     let dir = tempfile::tempdir().unwrap();
-    let quickstart =
-        common::run(Command::new(env!("CARGO_BIN_EXE_quickstart")).current_dir(dir.path()));
-    assert!(
-        quickstart.status.success(),
-        "{}",
-        common::stderr(&quickstart)
-    );
+    common::run_quickstart(dir.path());
 
     let out = report(dir.path(), "json");
     assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
@@ -56,13 +48,7 @@ fn report_counts_approvals_refusals_and_policies() {
 #[test]
 fn report_on_a_tampered_trail_names_the_seq_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
-    let quickstart =
-        common::run(Command::new(env!("CARGO_BIN_EXE_quickstart")).current_dir(dir.path()));
-    assert!(
-        quickstart.status.success(),
-        "{}",
-        common::stderr(&quickstart)
-    );
+    common::run_quickstart(dir.path());
     // An approver's name rewritten underneath the library.
     let db = rusqlite::Connection::open(dir.path().join("syndicate-demo.db")).unwrap();
     let seq: i64 = db

@@ -41,13 +41,7 @@ fn python_verifier_agrees_with_the_rust_one() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let quickstart =
-        common::run(Command::new(env!("CARGO_BIN_EXE_quickstart")).current_dir(dir.path()));
-    assert!(
-        quickstart.status.success(),
-        "{}",
-        common::stderr(&quickstart)
-    );
+    common::run_quickstart(dir.path());
     let export = common::run(common::syndicate().current_dir(dir.path()).args([
         "audit",
         "export",

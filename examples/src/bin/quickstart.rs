@@ -80,7 +80,8 @@ async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
         Some(path) => RulePolicy::from_path(path)?,
         None => RulePolicy::from_toml(DEFAULT_POLICY)?,
     };
-    let store: Arc<dyn EventStore> = open_store(&options.store, &options.chain).await?;
+    let store: Arc<dyn EventStore> =
+        syndicate_examples::open_store(&options.store, &options.chain).await?;
 
     // A clock the demo can move forward, to show an approval expiring
     // without waiting for it.
@@ -224,14 +225,6 @@ async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
         options.store, options.chain
     );
     Ok(())
-}
-
-/// Opens (creating when missing) the store a URL names, e.g.
-/// `sqlite://syndicate-demo.db`, with the CLI's own opener.
-async fn open_store(url: &str, chain: &str) -> Result<Arc<dyn EventStore>, String> {
-    syndicate_cli::store_url::open_store_text(url, chain, true)
-        .await
-        .map_err(|failure| failure.to_string())
 }
 
 fn main() -> ExitCode {

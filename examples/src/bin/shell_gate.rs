@@ -127,7 +127,8 @@ async fn run(options: Options) -> Result<u8, Failure> {
         Some(path) => RulePolicy::from_path(path)?,
         None => RulePolicy::from_toml(DEFAULT_POLICY)?,
     };
-    let store: Arc<dyn EventStore> = open_store(&options.store, &options.chain).await?;
+    let store: Arc<dyn EventStore> =
+        syndicate_examples::open_store(&options.store, &options.chain).await?;
     let gate = Gate::open(store, Arc::new(policy), GateConfig::default()).await?;
 
     let (request_id, action) = match &options.request {
@@ -231,14 +232,6 @@ async fn run(options: Options) -> Result<u8, Failure> {
     let event = gate.complete(permit, outcome).await?;
     println!("recorded execution.completed at seq {}", event.seq);
     Ok(code.map_or(1, |c| u8::try_from(c).unwrap_or(1)))
-}
-
-/// Opens (creating when missing) the store a URL names, e.g.
-/// `sqlite://syndicate-demo.db`, with the CLI's own opener.
-async fn open_store(url: &str, chain: &str) -> Result<Arc<dyn EventStore>, String> {
-    syndicate_cli::store_url::open_store_text(url, chain, true)
-        .await
-        .map_err(|failure| failure.to_string())
 }
 
 fn main() -> ExitCode {

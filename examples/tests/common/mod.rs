@@ -16,6 +16,18 @@ pub(crate) fn append_load() -> Command {
     Command::new(env!("CARGO_BIN_EXE_append_load"))
 }
 
+/// Runs the quickstart in `dir` (which leaves `syndicate-demo.db` there),
+/// failing with its output when it does not succeed.
+pub(crate) fn run_quickstart(dir: &Path) {
+    let out = run(Command::new(env!("CARGO_BIN_EXE_quickstart")).current_dir(dir));
+    assert!(
+        out.status.success(),
+        "quickstart failed: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
 /// The `shell_gate` binary of this package.
 pub(crate) fn shell_gate() -> Command {
     Command::new(env!("CARGO_BIN_EXE_shell_gate"))
