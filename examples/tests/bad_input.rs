@@ -107,3 +107,18 @@ fn bad_urls_and_arguments_are_usage_errors() {
         .arg(dir.path().join("missing.jsonl")));
     assert_clear_failure(&out, 2, "cannot open");
 }
+
+#[test]
+fn a_store_from_a_newer_version_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("newer.db");
+    fill(&path, 3, 1);
+    rusqlite::Connection::open(&path)
+        .expect("open")
+        .execute_batch("PRAGMA user_version = 99")
+        .expect("bump the version");
+    let before = std::fs::read(&path).expect("read");
+    assert_clear_failure(&verify(&path, &[]), 2, "upgrade syndicate");
+    assert_clear_failure(&load(&path), 2, "upgrade syndicate");
+    assert_eq!(std::fs::read(&path).expect("read"), before);
+}
