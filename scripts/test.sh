@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every check CI runs: formatting, lints, and the whole test suite,
+# Runs every check CI runs: formatting, lints, docs, and the whole test suite,
 # including the PostgreSQL tests against a real, throwaway server.
 #
 # PostgreSQL: unless SYNDICATE_TEST_POSTGRES_URL is already set (then that
@@ -166,5 +166,7 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo doc"
+RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --quiet
 echo "== cargo test"
 cargo test --workspace
