@@ -2,6 +2,8 @@
 //! and a store that cannot be written, both stop every execution; only a
 //! recorded recovery resumes them.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,18 +40,8 @@ fn deploy() -> Action {
 /// A gate, and a request for `deploy()` approved by bob.
 async fn approved_request(store: Arc<SqliteStore>) -> Result<(Gate, String)> {
     let gate = Gate::open(store, policy(), GateConfig::default()).await?;
-    let action = deploy();
-    let p = gate
-        .propose(
-            "s1",
-            &Actor::agent("bot"),
-            &action,
-            &ProposalContext::default(),
-        )
-        .await?;
-    gate.approve(&p.request_id, &Actor::human("bob@example.com"), &p.digest())
-        .await?;
-    Ok((gate, p.request_id))
+    let request_id = common::propose_and_approve(&gate, &deploy()).await?;
+    Ok((gate, request_id))
 }
 
 /// Runs an unrelated auto-approved action through the gate, so the gate has

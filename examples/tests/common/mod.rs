@@ -187,6 +187,25 @@ pub(crate) async fn count<S: EventStore + ?Sized>(store: &S, kind: EventKind) ->
 /// processes then race to run it. Exactly one gets the permit and runs the
 /// command (exit 0, one line in the marker), the other is refused (exit 3,
 /// "already started"), and the chain verifies, story included.
+/// Proposes `action` as agent `bot` in session `s1` and approves it as
+/// `bob@example.com`; returns the request id.
+pub(crate) async fn propose_and_approve(
+    gate: &Gate,
+    action: &Action,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let p = gate
+        .propose(
+            "s1",
+            &Actor::agent("bot"),
+            action,
+            &ProposalContext::default(),
+        )
+        .await?;
+    gate.approve(&p.request_id, &Actor::human("bob@example.com"), &p.digest())
+        .await?;
+    Ok(p.request_id)
+}
+
 pub(crate) async fn approve_here_and_race_two_shell_gates(
     url: &str,
     dir: &Path,
@@ -200,23 +219,14 @@ pub(crate) async fn approve_here_and_race_two_shell_gates(
     // This process proposes and approves.
     let gate = Gate::open(store.clone(), policy, GateConfig::default()).await?;
     let action = append_line(dir, &marker);
-    let p = gate
-        .propose(
-            "s1",
-            &Actor::agent("bot"),
-            &action,
-            &ProposalContext::default(),
-        )
-        .await?;
-    gate.approve(&p.request_id, &Actor::human("bob@example.com"), &p.digest())
-        .await?;
+    let request_id = propose_and_approve(&gate, &action).await?;
 
     // Two other processes race to run it.
     let racers: Vec<_> = (0..2)
         .map(|_| {
             shell_gate()
                 .args(["--store", url, "--chain", CHAIN, "--timeout", "60"])
-                .args(["--request", &p.request_id])
+                .args(["--request", &request_id])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
