@@ -5,10 +5,12 @@
 pub mod action;
 pub mod digest;
 pub mod event;
+pub mod format;
 pub mod gate;
 mod header;
 pub mod jcs;
 pub mod memory;
+pub mod scan;
 pub mod seal;
 pub mod store;
 pub mod story;
