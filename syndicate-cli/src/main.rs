@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use syndicate_cli::commands::action::{self, ActionCommand};
 use syndicate_cli::commands::approve::{self, ApproveArgs, DenyArgs, ShowArgs};
 use syndicate_cli::commands::audit::{self, AuditCommand};
+use syndicate_cli::commands::key::{self, KeyCommand};
 use syndicate_cli::commands::store::{self, StoreCommand};
 use syndicate_cli::exit::CommandResult;
 
@@ -32,6 +33,9 @@ enum Command {
     /// Verify, export and query audit trails.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Ed25519 keys for approvers and operators.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Store administration: create or upgrade a store's schema.
     #[command(subcommand)]
     Store(StoreCommand),
@@ -44,6 +48,7 @@ fn run(cli: &Cli) -> CommandResult {
         Command::Deny(args) => approve::deny(args),
         Command::Show(args) => approve::show(args),
         Command::Audit(command) => audit::run(command),
+        Command::Key(command) => key::run(command),
         Command::Store(command) => store::run(command),
     }
 }

@@ -8,7 +8,9 @@ pub mod event;
 pub mod gate;
 mod header;
 pub mod jcs;
+pub mod keys;
 pub mod memory;
+pub mod note;
 pub mod seal;
 pub mod store;
 pub mod story;
@@ -26,6 +28,7 @@ pub use event::{
 };
 pub use gate::{Gate, GateConfig, GateError, Outcome, Permit, Policy, Refusal, RulePolicy};
 pub use jcs::CanonError;
+pub use keys::{KeyError, KeyId, SigningKey, VerifierKey};
 pub use memory::MemoryStore;
 pub use seal::{Head, SealError, seal};
 pub use store::{BoxError, EventStore, EventStoreExt, Order, Query, StoreError};
