@@ -193,6 +193,19 @@ impl FromStr for KeyId {
     }
 }
 
+impl serde::Serialize for KeyId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for KeyId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// Whether `name` may name a key: non-empty, no `+`, no whitespace, no control character.
 pub fn is_valid_key_name(name: &str) -> bool {
     !name.is_empty()

@@ -3,6 +3,8 @@
 #![forbid(unsafe_code)]
 
 pub mod action;
+pub mod approvers;
+pub mod decision;
 pub mod digest;
 pub mod event;
 pub mod gate;
@@ -21,6 +23,7 @@ pub mod verify;
 pub mod conformance;
 
 pub use action::{Action, ActionError, action_digest};
+pub use decision::{Decision, DecisionError, SignedDecision, Statement};
 pub use digest::{Digest, DigestParseError, digest, tags};
 pub use event::{
     Actor, ActorKind, ChainId, ChainIdError, Columns, Envelope, Event, EventDraft, EventKind,
