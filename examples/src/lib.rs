@@ -4,15 +4,19 @@
 
 use std::sync::Arc;
 
-use syndicate_core::EventStore;
+use syndicate_core::{ChainId, ChainIdError, EventStore};
+use syndicate_stores::{Access, OpenOptions, StoreUrl, StoreUrlError};
 
 /// Opens (creating when missing) the store a URL names, e.g.
-/// `sqlite://syndicate-demo.db` or `postgres://…`, with the CLI's own opener.
+/// `sqlite://syndicate-demo.db` or `postgres://…`, with [`syndicate_stores`].
 ///
 /// # Errors
-/// The reason, as one line, when the URL is bad or the store cannot be opened.
+/// The reason, as one line, when the URL or chain is bad or the store cannot
+/// be opened.
 pub async fn open_store(url: &str, chain: &str) -> Result<Arc<dyn EventStore>, String> {
-    syndicate_cli::store_url::open_store_text(url, chain, true)
+    let url: StoreUrl = url.parse().map_err(|e: StoreUrlError| e.to_string())?;
+    let chain: ChainId = chain.parse().map_err(|e: ChainIdError| e.to_string())?;
+    syndicate_stores::open(&url, &OpenOptions::new(Access::Create).with_chain(chain))
         .await
-        .map_err(|failure| failure.to_string())
+        .map_err(|e| e.to_string())
 }

@@ -298,6 +298,15 @@ impl Verifier {
         Ok(())
     }
 
+    /// Checks a page of events in order, hashing long pages on several
+    /// threads; stops at the first violation.
+    pub(crate) fn check_page(&mut self, events: &[Event]) -> Result<(), Violation> {
+        for (event, inspected) in events.iter().zip(inspect_page(events)) {
+            self.check_inspected(event, inspected)?;
+        }
+        Ok(())
+    }
+
     /// The report for everything checked so far.
     pub fn report(&self, violation: Option<Violation>) -> Report {
         Report {
@@ -359,12 +368,9 @@ fn inspect_page(events: &[Event]) -> Vec<Inspected<'_>> {
 }
 
 /// Verifies a store's chain, from genesis or after a head verified before,
-/// reading pages of [`VERIFY_PAGE`] events (constant memory). Events appended
-/// while it runs are verified too, up to the last page read.
-///
-/// The next page is read while the current one is checked, so a store that
-/// reads off the async runtime (as the SQLite and PostgreSQL stores do)
-/// overlaps its I/O with the hashing.
+/// through the [scan driver](crate::scan): pages until an empty page, capped
+/// in bytes, hashed off the async executor while the next page is read.
+/// Events appended while it runs are verified too, up to the last page read.
 ///
 /// # Errors
 /// [`StoreError`] when the store cannot be read, except
@@ -374,64 +380,17 @@ pub async fn verify_store<S: EventStore + ?Sized>(
     from: Option<&Head>,
 ) -> Result<Report, StoreError> {
     let chain = store.chain().clone();
-    let mut verifier = match from {
+    let verifier = match from {
         Some(head) => Verifier::resume(chain, head),
         None => Verifier::new(chain),
     };
-    let mut page = store.read(verifier.next_seq(), VERIFY_PAGE).await;
-    loop {
-        let events = match page {
-            Ok(events) => events,
-            Err(StoreError::Corrupt { seq, reason, .. }) => {
-                return corrupt_row(store, &mut verifier, seq, reason).await;
-            }
-            Err(e) => return Err(e),
-        };
-        let Some(last) = events.last() else {
-            return Ok(verifier.report(None));
-        };
-        let next = store.read(last.seq.saturating_add(1), VERIFY_PAGE);
-        let check = async {
-            for (event, inspected) in events.iter().zip(inspect_page(&events)) {
-                verifier.check_inspected(event, inspected)?;
-            }
-            Ok::<(), Violation>(())
-        };
-        let (checked, next) = join2(check, next).await;
-        if let Err(violation) = checked {
-            return Ok(verifier.report(Some(violation)));
-        }
-        page = next;
-    }
-}
-
-/// Reports an unreadable row, after verifying the readable rows before it so
-/// the report names the first bad seq.
-async fn corrupt_row<S: EventStore + ?Sized>(
-    store: &S,
-    verifier: &mut Verifier,
-    seq: u64,
-    reason: String,
-) -> Result<Report, StoreError> {
-    if seq > verifier.next_seq() {
-        let limit = usize::try_from(seq - verifier.next_seq()).unwrap_or(usize::MAX);
-        for event in &store.read(verifier.next_seq(), limit).await? {
-            if let Err(violation) = verifier.check(event) {
-                return Ok(verifier.report(Some(violation)));
-            }
-        }
-    }
-    Ok(verifier.report(Some(Violation {
-        seq,
-        check: Check::Row,
-        expected: "a readable row".into(),
-        found: reason,
-    })))
+    let end = crate::scan::scan_verified(store, verifier, None, |_| {}).await?;
+    Ok(end.verifier.report(end.violation))
 }
 
 /// Runs two futures concurrently; polls `b` first so its I/O starts before
 /// `a` does CPU work.
-async fn join2<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+pub(crate) async fn join2<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
     let mut a = std::pin::pin!(a);
     let mut b = std::pin::pin!(b);
     let (mut out_a, mut out_b) = (None, None);

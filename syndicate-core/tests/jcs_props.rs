@@ -428,4 +428,43 @@ proptest! {
             prop_assert!(same_json(&value, &loose));
         }
     }
+
+    /// `canonicalize` takes a direct path (no `Value`); it must agree with
+    /// parse + write on every input, accepted or refused, error included.
+    #[test]
+    fn canonicalize_agrees_with_parse_then_write_on_any_bytes(
+        bytes in proptest::collection::vec(
+            prop_oneof![
+                Just(b'['), Just(b']'), Just(b'{'), Just(b'}'), Just(b'"'), Just(b':'),
+                Just(b','), Just(b'\\'), Just(b'u'), Just(b'd'), Just(b'8'), Just(b'0'),
+                Just(b'1'), Just(b'-'), Just(b'e'), Just(b'.'), Just(b' '), Just(b'a'),
+                Just(0xc3), Just(0xa9), Just(0xff), Just(0x01), Just(0xee), Just(0xf0),
+            ],
+            0..32,
+        )
+    ) {
+        let direct = jcs::canonicalize(&bytes);
+        let via_value = jcs::parse(&bytes).and_then(|v| jcs::to_canonical_vec(&v));
+        prop_assert_eq!(direct, via_value);
+    }
+
+    #[test]
+    fn canonicalize_agrees_with_parse_then_write_on_loose_text(
+        value in any_value(),
+        seed in 1u64..,
+        duplicate in any::<bool>(),
+    ) {
+        let mut text = String::new();
+        write_loose(&value, &mut Rng(seed), &mut text);
+        // Repeat the first member of the first object, if there is one.
+        if let Some(open) = text.find("{\"").filter(|_| duplicate)
+            && let Some(colon) = text[open..].find("\":")
+        {
+            let key = text[open + 1..open + colon + 1].to_owned();
+            text.insert_str(open + 1, &format!("{key}:null,"));
+        }
+        let direct = jcs::canonicalize(text.as_bytes());
+        let via_value = jcs::parse(text.as_bytes()).and_then(|v| jcs::to_canonical_vec(&v));
+        prop_assert_eq!(direct, via_value, "{}", text);
+    }
 }

@@ -25,8 +25,8 @@ use std::time::Instant;
 use clap::Parser;
 use serde_json::json;
 use syndicate_cli::exit::Failure;
-use syndicate_cli::store_url::{StoreUrl, open_store};
 use syndicate_core::{Actor, ChainId, EventDraft, EventKind};
+use syndicate_stores::{Access, OpenOptions as StoreOptions, StoreUrl};
 
 /// Append events to one store from several processes at once.
 #[derive(Debug, Parser)]
@@ -87,6 +87,16 @@ fn target(args: &Args) -> Result<(StoreUrl, ChainId), Failure> {
     Ok((url, chain))
 }
 
+async fn open_store(
+    url: &StoreUrl,
+    chain: &ChainId,
+) -> Result<std::sync::Arc<dyn syndicate_core::EventStore>, Failure> {
+    let options = StoreOptions::new(Access::Create).with_chain(chain.clone());
+    syndicate_stores::open(url, &options)
+        .await
+        .map_err(Failure::usage)
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -97,7 +107,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 /// Creates the store once, then starts the workers and waits for all of them.
 fn run_parent(args: &Args) -> Result<(), Failure> {
     let (url, chain) = target(args)?;
-    runtime()?.block_on(async { open_store(&url, Some(&chain), true).await.map(drop) })?;
+    runtime()?.block_on(async { open_store(&url, &chain).await.map(drop) })?;
     let exe = std::env::current_exe()
         .map_err(|e| Failure::usage(format!("cannot find this program's path: {e}")))?;
     let started = Instant::now();
@@ -158,7 +168,7 @@ fn run_worker(args: &Args, worker: u32) -> Result<(), Failure> {
     let (url, chain) = target(args)?;
     let mut log = args.ack_log.as_ref().map(open_log).transpose()?;
     runtime()?.block_on(async {
-        let store = open_store(&url, Some(&chain), true).await?;
+        let store = open_store(&url, &chain).await?;
         let mut n = 0;
         while n < args.events {
             let size = args.batch.min(args.events - n);

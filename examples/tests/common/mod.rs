@@ -212,9 +212,7 @@ pub(crate) async fn approve_here_and_race_two_shell_gates(
 ) -> Result<(), Box<dyn std::error::Error>> {
     const CHAIN: &str = "race";
     let marker = dir.join("marker");
-    let store: Arc<dyn EventStore> = syndicate_cli::store_url::open_store_text(url, CHAIN, true)
-        .await
-        .map_err(|failure| failure.to_string())?;
+    let store: Arc<dyn EventStore> = syndicate_examples::open_store(url, CHAIN).await?;
     let policy = Arc::new(RulePolicy::from_path(policy_path())?);
     // This process proposes and approves.
     let gate = Gate::open(store.clone(), policy, GateConfig::default()).await?;

@@ -3,7 +3,7 @@
 use crate::action::Action;
 use crate::digest::{Digest, tags};
 
-use super::bodies::OutcomeKind;
+use crate::format::OutcomeKind;
 
 /// Permission to run one approved action once.
 ///

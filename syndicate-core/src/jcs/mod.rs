@@ -94,6 +94,7 @@
 
 use serde_json::Value;
 
+mod direct;
 mod error;
 mod number;
 mod parse;
@@ -200,8 +201,5 @@ pub fn canonicalize(bytes: &[u8]) -> Result<Vec<u8>, CanonError> {
 /// # Errors
 /// Returns a [`CanonError`] naming the problem and where it is.
 pub fn canonicalize_with(bytes: &[u8], limits: &Limits) -> Result<Vec<u8>, CanonError> {
-    let value = parse::parse(bytes, limits)?;
-    let mut out = Vec::with_capacity(bytes.len());
-    write::write(&value, limits.max_depth, &mut out)?;
-    Ok(out)
+    direct::canonicalize(bytes, limits)
 }

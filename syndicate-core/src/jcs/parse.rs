@@ -4,6 +4,8 @@
 //! The parser is iterative (an explicit stack of open arrays and objects), so
 //! no input can overflow the call stack whatever the depth limit.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Number, Value};
 
 use super::error::push_pointer_token;
@@ -37,6 +39,12 @@ enum Frame {
 
 /// Parses `bytes` under `limits`. See the module documentation for the rules.
 pub(crate) fn parse(bytes: &[u8], limits: &Limits) -> Result<Value, CanonError> {
+    parser(bytes, limits)?.document()
+}
+
+/// Checks the input-wide rules (size, byte order mark, UTF-8) and returns a
+/// parser at the start of `bytes`.
+pub(super) fn parser<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Parser<'a>, CanonError> {
     if bytes.len() > limits.max_bytes {
         return Err(CanonError::TooLarge {
             limit: limits.max_bytes,
@@ -52,23 +60,24 @@ pub(crate) fn parse(bytes: &[u8], limits: &Limits) -> Result<Value, CanonError> 
     let text = std::str::from_utf8(bytes).map_err(|e| CanonError::InvalidUtf8 {
         offset: e.valid_up_to(),
     })?;
-    Parser {
+    Ok(Parser {
         text,
         bytes,
         pos: 0,
         max_depth: limits.max_depth,
-    }
-    .document()
+    })
 }
 
-struct Parser<'a> {
+/// The lexer both the [`Value`] parser and the direct canonicalizer use: one
+/// set of rules for strings, escapes, numbers and literals.
+pub(super) struct Parser<'a> {
     text: &'a str,
-    bytes: &'a [u8],
-    pos: usize,
+    pub(super) bytes: &'a [u8],
+    pub(super) pos: usize,
     max_depth: usize,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn document(mut self) -> Result<Value, CanonError> {
         let mut stack: Vec<Frame> = Vec::new();
         'value: loop {
@@ -85,7 +94,7 @@ impl Parser<'_> {
                         let (key, _) = self.key("a string key or '}'")?;
                         stack.push(Frame::Object {
                             map: Map::new(),
-                            key,
+                            key: key.into_owned(),
                         });
                         continue 'value;
                     }
@@ -101,7 +110,7 @@ impl Parser<'_> {
                         continue 'value;
                     }
                 }
-                Some(b'"') => Value::String(self.string()?),
+                Some(b'"') => Value::String(self.string()?.into_owned()),
                 Some(b'-' | b'0'..=b'9') => self.number()?,
                 Some(b't') => self.literal(b"true", "'true'", Value::Bool(true))?,
                 Some(b'f') => self.literal(b"false", "'false'", Value::Bool(false))?,
@@ -146,15 +155,15 @@ impl Parser<'_> {
                                 self.pos += 1;
                                 self.skip_whitespace();
                                 let (next, offset) = self.key("a string key")?;
-                                if map.contains_key(&next) {
+                                if map.contains_key(next.as_ref()) {
                                     let depth = stack.len() - 1;
                                     return Err(CanonError::DuplicateKey {
-                                        key: next,
+                                        key: next.into_owned(),
                                         path: pointer(&stack[..depth]),
                                         offset,
                                     });
                                 }
-                                *key = next;
+                                *key = next.into_owned();
                                 continue 'value;
                             }
                             Some(b'}') => {
@@ -172,12 +181,12 @@ impl Parser<'_> {
         }
     }
 
-    fn peek(&self) -> Option<u8> {
+    pub(super) fn peek(&self) -> Option<u8> {
         self.bytes.get(self.pos).copied()
     }
 
     /// Skips JSON whitespace: space, tab, line feed, carriage return.
-    fn skip_whitespace(&mut self) {
+    pub(super) fn skip_whitespace(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.bytes.get(self.pos) {
             self.pos += 1;
         }
@@ -185,7 +194,7 @@ impl Parser<'_> {
 
     /// Steps over `[` or `{` after checking that `depth` open containers
     /// leave room for one more.
-    fn open(&mut self, depth: usize) -> Result<(), CanonError> {
+    pub(super) fn open(&mut self, depth: usize) -> Result<(), CanonError> {
         if depth >= self.max_depth {
             return Err(CanonError::TooDeep {
                 limit: self.max_depth,
@@ -198,7 +207,10 @@ impl Parser<'_> {
 
     /// Parses `"key" :` and returns the unescaped key and the offset of its
     /// opening quote.
-    fn key(&mut self, expected: &'static str) -> Result<(String, usize), CanonError> {
+    pub(super) fn key(
+        &mut self,
+        expected: &'static str,
+    ) -> Result<(Cow<'a, str>, usize), CanonError> {
         if self.peek() != Some(b'"') {
             return Err(self.syntax(self.pos, expected));
         }
@@ -212,12 +224,12 @@ impl Parser<'_> {
         Ok((key, offset))
     }
 
-    fn literal(
+    pub(super) fn literal<T>(
         &mut self,
         word: &'static [u8],
         expected: &'static str,
-        value: Value,
-    ) -> Result<Value, CanonError> {
+        value: T,
+    ) -> Result<T, CanonError> {
         for (i, &expected_byte) in word.iter().enumerate() {
             if self.bytes.get(self.pos + i) != Some(&expected_byte) {
                 return Err(self.syntax(self.pos + i, expected));
@@ -228,7 +240,7 @@ impl Parser<'_> {
     }
 
     /// Parses a string; `self.pos` is at its opening quote.
-    fn string(&mut self) -> Result<String, CanonError> {
+    pub(super) fn string(&mut self) -> Result<Cow<'a, str>, CanonError> {
         let bytes = self.bytes;
         let start = self.pos + 1;
         let mut i = start;
@@ -238,7 +250,7 @@ impl Parser<'_> {
         if bytes.get(i) == Some(&b'"') {
             // No escapes: one copy out of the (already validated) input.
             self.pos = i + 1;
-            return Ok(self.text[start..i].to_owned());
+            return Ok(Cow::Borrowed(&self.text[start..i]));
         }
         let mut out = String::with_capacity(i - start + 16);
         let mut run = start;
@@ -250,7 +262,7 @@ impl Parser<'_> {
                 Some(b'"') => {
                     out.push_str(&self.text[run..i]);
                     self.pos = i + 1;
-                    return Ok(out);
+                    return Ok(Cow::Owned(out));
                 }
                 Some(b'\\') => {
                     out.push_str(&self.text[run..i]);
@@ -330,7 +342,7 @@ impl Parser<'_> {
     }
 
     /// Parses a number; `self.pos` is at its `-` or first digit.
-    fn number(&mut self) -> Result<Value, CanonError> {
+    pub(super) fn number(&mut self) -> Result<Value, CanonError> {
         let bytes = self.bytes;
         let start = self.pos;
         let mut i = start;
@@ -422,7 +434,7 @@ impl Parser<'_> {
         }
     }
 
-    fn syntax(&self, offset: usize, expected: &'static str) -> CanonError {
+    pub(super) fn syntax(&self, offset: usize, expected: &'static str) -> CanonError {
         let offset = offset.min(self.bytes.len());
         let before = &self.bytes[..offset];
         let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
@@ -464,7 +476,7 @@ fn skip_digits(bytes: &[u8], mut i: usize) -> usize {
 }
 
 /// What to say when a value was expected and `found` is there instead.
-fn expected_value(found: Option<u8>) -> &'static str {
+pub(super) fn expected_value(found: Option<u8>) -> &'static str {
     match found {
         Some(b'N' | b'I') => "a JSON value (NaN and Infinity are not JSON numbers)",
         Some(b'+') => "a JSON value (a number has no leading '+')",

@@ -1,6 +1,6 @@
 //! The canonical writer: [`Value`] to RFC 8785 bytes.
 
-use serde_json::{Map, Number, Value};
+use serde_json::{Number, Value};
 
 use super::CanonError;
 use super::number::{MAX_EXACT_INTEGER, check_big_integer, u64_digits, write_integer};
@@ -75,7 +75,7 @@ fn write_value(
                 });
             }
             out.push(b'{');
-            if utf16_order_differs(map) {
+            if utf16_order_differs(map.keys().map(String::as_str)) {
                 let mut members: Vec<(&String, &Value)> = map.iter().collect();
                 members.sort_unstable_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
                 write_members(members.into_iter(), depth, max_depth, out)?;
@@ -105,7 +105,7 @@ fn write_members<'v>(
     Ok(())
 }
 
-/// Whether the map's own order (by UTF-8 bytes, that is by code point)
+/// Whether byte order of `keys` (by UTF-8 bytes, that is by code point)
 /// could differ from RFC 8785's order (by UTF-16 code units).
 ///
 /// The two orders disagree only between a supplementary character (UTF-16
@@ -113,10 +113,10 @@ fn write_members<'v>(
 /// U+E000-U+FFFF (UTF-8 lead byte EE or EF): code point order puts the
 /// supplementary one last, UTF-16 order first. Without keys holding both
 /// kinds the map is already in canonical order.
-fn utf16_order_differs(map: &Map<String, Value>) -> bool {
+pub(super) fn utf16_order_differs<'k>(keys: impl Iterator<Item = &'k str>) -> bool {
     let mut high_bmp = false;
     let mut supplementary = false;
-    for key in map.keys() {
+    for key in keys {
         for &b in key.as_bytes() {
             if b >= 0xF0 {
                 supplementary = true;
@@ -166,7 +166,7 @@ pub(crate) fn write_string(s: &str, out: &mut Vec<u8>) {
 /// Writes a number: integers within ±2^53 as themselves, larger integers
 /// only if they already are the rendering of their nearest double, doubles
 /// by the ECMAScript rules.
-fn write_json_number(n: &Number, out: &mut Vec<u8>) -> Result<(), CanonError> {
+pub(super) fn write_json_number(n: &Number, out: &mut Vec<u8>) -> Result<(), CanonError> {
     if let Some(u) = n.as_u64() {
         return write_exact_integer(false, u, out);
     }

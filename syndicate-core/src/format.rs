@@ -1,4 +1,5 @@
-//! Typed bodies of the events the gate writes (format v1).
+//! Typed bodies of the events of format v1: one struct per body, each
+//! naming its [`EventKind`] through [`Body::KIND`].
 //!
 //! Every body about a request has `request_id` as a string at its top level,
 //! so stores index it. Digests are 64 lower-case hex characters, timestamps
@@ -9,11 +10,35 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::digest::Digest;
-use crate::event::{Event, PolicyRef};
+use crate::event::{Event, EventKind, PolicyRef};
+use crate::gate::{Decision, GateError, RiskTier};
 use crate::timestamp::Timestamp;
 
-use super::error::GateError;
-use super::policy::{Decision, RiskTier};
+/// A typed event body: the kind of event it is the body of.
+pub trait Body: Serialize + for<'de> Deserialize<'de> {
+    /// The kind of event whose body this is.
+    const KIND: EventKind;
+}
+
+macro_rules! bodies {
+    ($($body:ty => $kind:ident),* $(,)?) => {
+        $(impl Body for $body {
+            const KIND: EventKind = EventKind::$kind;
+        })*
+    };
+}
+
+bodies! {
+    ProposedBody => ActionProposed,
+    ApprovedBody => ActionApproved,
+    DeniedBody => ActionDenied,
+    ApprovalRefusedBody => ApprovalRefused,
+    StartedBody => ExecutionStarted,
+    MismatchBody => ExecutionDigestMismatch,
+    RejectedBody => ExecutionRejected,
+    CompletedBody => ExecutionCompleted,
+    PolicyActivatedBody => PolicyActivated,
+}
 
 /// The model that proposed an action.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -153,7 +178,7 @@ pub struct ApprovalRefusedBody {
     /// The digest they presented, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest_seen: Option<Digest>,
-    /// [`Refusal::code`](super::Refusal::code).
+    /// [`Refusal::code`](crate::gate::Refusal::code).
     pub reason: String,
     /// The refusal in words.
     pub detail: String,
@@ -191,7 +216,7 @@ pub struct MismatchBody {
 pub struct RejectedBody {
     /// The request.
     pub request_id: String,
-    /// [`Refusal::code`](super::Refusal::code).
+    /// [`Refusal::code`](crate::gate::Refusal::code).
     pub reason: String,
     /// The refusal in words.
     pub detail: String,
@@ -268,4 +293,10 @@ pub(crate) fn to_body<T: Serialize>(body: &T) -> Value {
     // Bodies are plain structs of strings, numbers, digests and JSON values:
     // serializing them cannot fail.
     serde_json::to_value(body).unwrap_or(Value::Null)
+}
+
+/// The kind of an event, from its `kind` column (which the verifier checks
+/// against the hashed bytes); `None` for a kind format v1 does not know.
+pub fn kind_of(event: &Event) -> Option<EventKind> {
+    event.columns.kind.parse().ok()
 }

@@ -1,0 +1,48 @@
+//! How a gate behaves.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::timestamp::Timestamp;
+
+/// The gate's clock: used for approval lifetimes (`expires_at`) and expiry
+/// checks. Event `at` stamps come from the store, not from this clock.
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// How a [`Gate`] behaves.
+#[derive(Clone)]
+pub struct GateConfig {
+    /// The clock for approval lifetimes; [`Timestamp::now`] by default.
+    /// Tests and demos pass one they can advance.
+    pub clock: Clock,
+    /// Whether the requester may approve their own request (default
+    /// `false`: another identity must approve).
+    pub allow_self_approval: bool,
+    /// Session of the gate's own events (`policy.activated`,
+    /// `gate.degraded`, `gate.recovered`, refusals about unknown requests);
+    /// default `gate`.
+    pub session: String,
+    /// Actor id of the gate's own events; default `gate`.
+    pub operator: String,
+}
+
+impl Default for GateConfig {
+    fn default() -> Self {
+        GateConfig {
+            clock: Arc::new(Timestamp::now),
+            allow_self_approval: false,
+            session: "gate".into(),
+            operator: "gate".into(),
+        }
+    }
+}
+
+impl fmt::Debug for GateConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GateConfig")
+            .field("allow_self_approval", &self.allow_self_approval)
+            .field("session", &self.session)
+            .field("operator", &self.operator)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,137 @@
+//! What the chain says about one request.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+/// The result of [`Gate::propose`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Proposal {
+    /// The new request's id.
+    pub request_id: String,
+    /// The action, as recorded (canonical).
+    pub action: Action,
+    /// What the policy decided.
+    pub classification: Classification,
+    /// Seq of the `action.proposed` event.
+    pub seq: u64,
+}
+
+impl Proposal {
+    /// The digest an approver must approve.
+    pub fn digest(&self) -> Digest {
+        self.action.digest()
+    }
+
+    /// The policy's decision.
+    pub fn decision(&self) -> Decision {
+        self.classification.decision
+    }
+}
+
+/// The result of a successful [`Gate::approve`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approval {
+    /// The request.
+    pub request_id: String,
+    /// Distinct approvals of the proposed digest, this one included.
+    pub approvals: u32,
+    /// Approvals needed.
+    pub required: u32,
+    /// When this approval stops being usable.
+    pub expires_at: Timestamp,
+    /// Seq of the `action.approved` event.
+    pub seq: u64,
+}
+
+impl Approval {
+    /// True when the request now has all the approvals it needs.
+    pub fn is_complete(&self) -> bool {
+        self.approvals >= self.required
+    }
+}
+
+/// What the chain says about one request.
+#[derive(Debug, Clone)]
+pub struct RequestState {
+    /// The `action.proposed` event.
+    pub proposed_event: Event,
+    /// Its body.
+    pub proposed: ProposedBody,
+    /// The session the request belongs to.
+    pub session: String,
+    /// Approvals of the proposed digest, one per approver, oldest first.
+    pub approvals: Vec<(Event, ApprovedBody)>,
+    /// Whether it was denied.
+    pub denied: bool,
+    /// Whether it started.
+    pub started: bool,
+    /// Whether it completed.
+    pub completed: bool,
+}
+
+impl RequestState {
+    /// Approvals counted towards [`ProposedBody::approvals_required`].
+    pub fn approval_count(&self) -> u32 {
+        u32::try_from(self.approvals.len()).unwrap_or(u32::MAX)
+    }
+
+    /// True when enough distinct approvers approved the proposed digest.
+    pub fn is_approved(&self) -> bool {
+        self.approval_count() >= self.proposed.approvals_required.max(1)
+    }
+
+    /// The state of a request from its events in seq order; `None` when
+    /// they hold no `action.proposed`.
+    ///
+    /// # Errors
+    /// [`GateError::Malformed`] when the `action.proposed` body is not one.
+    pub fn of_events(events: Vec<Event>) -> Result<Option<RequestState>, GateError> {
+        let Some(proposed_event) = events
+            .iter()
+            .find(|e| e.columns.kind == EventKind::ActionProposed.as_str())
+            .cloned()
+        else {
+            return Ok(None);
+        };
+        let proposed: ProposedBody = body_of(&proposed_event)?;
+        let mut state = RequestState {
+            session: proposed_event.columns.session.clone(),
+            proposed_event,
+            proposed,
+            approvals: Vec::new(),
+            denied: false,
+            started: false,
+            completed: false,
+        };
+        for event in events {
+            match event.columns.kind.as_str() {
+                "action.approved" => {
+                    let Ok(body) = body_of::<ApprovedBody>(&event) else {
+                        continue;
+                    };
+                    if body.action_digest == state.proposed.action_digest
+                        && !state
+                            .approvals
+                            .iter()
+                            .any(|(_, a)| a.approver == body.approver)
+                    {
+                        state.approvals.push((event, body));
+                    }
+                }
+                "action.denied" => state.denied = true,
+                "execution.started" => state.started = true,
+                "execution.completed" => state.completed = true,
+                _ => {}
+            }
+        }
+        Ok(Some(state))
+    }
+
+    /// The earliest `expires_at` among the counted approvals.
+    pub fn expires_at(&self) -> Option<Timestamp> {
+        self.approvals
+            .iter()
+            .map(|(_, a)| a.expires_at.unwrap_or(Timestamp::MAX))
+            .min()
+    }
+}

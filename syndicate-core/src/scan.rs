@@ -1,0 +1,202 @@
+//! The one way core reads a chain: page after page until an empty page,
+//! verifying every event before anyone looks at it.
+//!
+//! A backend may return fewer events than asked for without being at the
+//! end, so only an empty page ends a scan. Pages are capped in bytes as well
+//! as in count ([`PAGE_BYTES`]): after a page of large events the next page
+//! asks for fewer. Hashing runs off the async executor (on the blocking
+//! pool of the tokio runtime when there is one) while the next page is read.
+
+use crate::event::Event;
+use crate::seal::Head;
+use crate::store::{EventStore, StoreError};
+use crate::verify::{Check, VERIFY_PAGE, Verifier, Violation, join2};
+
+/// Bytes of canonical events a scan aims to hold per page.
+pub const PAGE_BYTES: usize = 8 * 1024 * 1024;
+
+/// How a scan ended.
+#[derive(Debug)]
+pub struct ScanEnd {
+    /// The verifier, positioned after the last event that verified.
+    pub verifier: Verifier,
+    /// The first violation, when one stopped the scan.
+    pub violation: Option<Violation>,
+}
+
+impl ScanEnd {
+    /// The last verified head.
+    pub fn head(&self) -> Option<Head> {
+        self.verifier.summary().head
+    }
+}
+
+/// The next page size: as many events as fit [`PAGE_BYTES`] at the size of
+/// the events just read, between 1 and [`VERIFY_PAGE`].
+fn next_limit(page: &[Event]) -> usize {
+    let bytes: usize = page.iter().map(|e| e.canonical.len().max(1)).sum();
+    if page.is_empty() || bytes == 0 {
+        return VERIFY_PAGE;
+    }
+    let per_event = bytes.div_ceil(page.len());
+    (PAGE_BYTES / per_event).clamp(1, VERIFY_PAGE)
+}
+
+/// Clips a count to the events left before `upto` (inclusive).
+fn clip(limit: usize, next: u64, upto: Option<u64>) -> usize {
+    match upto {
+        Some(upto) if next > upto => 0,
+        Some(upto) => {
+            let left = (upto - next).saturating_add(1);
+            limit.min(usize::try_from(left).unwrap_or(usize::MAX))
+        }
+        None => limit,
+    }
+}
+
+/// Checks a page, off the executor when a tokio runtime is running; returns
+/// the verifier, the page and how many events verified (with the violation
+/// of the first that did not).
+async fn check_page(
+    mut verifier: Verifier,
+    events: Vec<Event>,
+) -> (Verifier, Vec<Event>, Result<(), Violation>) {
+    let work = move || {
+        let result = verifier.check_page(&events);
+        (verifier, events, result)
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => match handle.spawn_blocking(work).await {
+            Ok(out) => out,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => panic!("the verification task was cancelled: {e}"),
+        },
+        Err(_) => work(),
+    }
+}
+
+/// Reads and verifies a store's chain from where `verifier` stands up to
+/// `upto` (inclusive; the end of the chain when `None`), handing every
+/// verified event to `visit` in seq order. Stops at the first violation; an
+/// unreadable row ([`StoreError::Corrupt`]) is a [`Check::Row`] violation
+/// after the rows before it are verified and visited.
+///
+/// # Errors
+/// [`StoreError`] when the store cannot be read.
+pub async fn scan_verified<S, F>(
+    store: &S,
+    verifier: Verifier,
+    upto: Option<u64>,
+    mut visit: F,
+) -> Result<ScanEnd, StoreError>
+where
+    S: EventStore + ?Sized,
+    F: FnMut(&Event),
+{
+    let mut verifier = verifier;
+    let mut limit = VERIFY_PAGE;
+    let mut page = read_clipped(store, verifier.next_seq(), limit, upto).await;
+    loop {
+        let events = match page {
+            Ok(events) => events,
+            Err(StoreError::Corrupt { seq, reason, .. }) => {
+                return corrupt_row(store, verifier, seq, reason, visit).await;
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(last) = events.last() else {
+            return Ok(ScanEnd {
+                verifier,
+                violation: None,
+            });
+        };
+        limit = next_limit(&events);
+        let next_seq = last.seq.saturating_add(1);
+        let next = read_clipped(store, next_seq, limit, upto);
+        let ((checked, events, result), next) = join2(check_page(verifier, events), next).await;
+        verifier = checked;
+        let verified = usize::try_from(
+            verifier
+                .next_seq()
+                .saturating_sub(events.first().map_or(0, |e| e.seq)),
+        )
+        .unwrap_or(usize::MAX);
+        for event in events.iter().take(verified) {
+            visit(event);
+        }
+        if let Err(violation) = result {
+            return Ok(ScanEnd {
+                verifier,
+                violation: Some(violation),
+            });
+        }
+        page = next;
+    }
+}
+
+/// Reads a page, honouring the upper bound: events past `upto` are dropped.
+async fn read_clipped<S: EventStore + ?Sized>(
+    store: &S,
+    from: u64,
+    limit: usize,
+    upto: Option<u64>,
+) -> Result<Vec<Event>, StoreError> {
+    let limit = clip(limit, from, upto);
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let mut events = store.read(from, limit).await?;
+    if let Some(upto) = upto {
+        events.retain(|e| e.seq <= upto);
+    }
+    Ok(events)
+}
+
+/// Verifies the readable rows before an unreadable one, then reports it.
+async fn corrupt_row<S, F>(
+    store: &S,
+    mut verifier: Verifier,
+    seq: u64,
+    reason: String,
+    mut visit: F,
+) -> Result<ScanEnd, StoreError>
+where
+    S: EventStore + ?Sized,
+    F: FnMut(&Event),
+{
+    while verifier.next_seq() < seq {
+        let events = store.read(verifier.next_seq(), 1).await?;
+        let Some(event) = events.first() else { break };
+        if event.seq >= seq {
+            break;
+        }
+        if let Err(violation) = verifier.check(event) {
+            return Ok(ScanEnd {
+                verifier,
+                violation: Some(violation),
+            });
+        }
+        visit(event);
+    }
+    Ok(ScanEnd {
+        verifier,
+        violation: Some(Violation {
+            seq,
+            check: Check::Row,
+            expected: "a readable row".into(),
+            found: reason,
+        }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_stops_at_the_upper_bound() {
+        assert_eq!(clip(1000, 5, Some(7)), 3);
+        assert_eq!(clip(1000, 8, Some(7)), 0);
+        assert_eq!(clip(10, 0, None), 10);
+    }
+}
