@@ -7,7 +7,9 @@ use serde_json::json;
 use syndicate_core::decision::{Decision, SignedDecision, Statement};
 use syndicate_core::gate::{Gate, GateConfig, GateError, ProposalContext, Refusal, RulePolicy};
 use syndicate_core::keys::SigningKey;
-use syndicate_core::{Action, Actor, ChainId, EventKind, EventStore, MemoryStore, Query};
+use syndicate_core::{
+    Action, Actor, ChainId, EventDraft, EventKind, EventStore, EventStoreExt, MemoryStore, Query,
+};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -144,6 +146,50 @@ async fn two_person_rule_needs_two_declared_approvers() -> Result {
     );
     assert!(gate.authorize(&request, &action).await.is_err());
     gate.submit(approval(&carol, "prod", &request, &action))
+        .await?;
+    gate.authorize(&request, &action).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn approval_appended_directly_to_the_store_does_not_count() -> Result {
+    let bob = key("bob@example.com", 1);
+    let (store, gate, action, request) = setup(1, &[&bob]).await?;
+    let forged_by = key("bob@example.com", 9);
+    let unsigned = json!({
+        "request_id": request, "action_digest": action.digest().to_string(),
+        "approver": "bob@example.com", "method": "human",
+    });
+    let mut bad = unsigned.clone();
+    bad["signed"] = serde_json::to_value(approval(&forged_by, "prod", &request, &action))?;
+    let mut relabelled = unsigned.clone();
+    relabelled["signed"] = serde_json::to_value(approval(
+        &key("eve@example.com", 3),
+        "prod",
+        &request,
+        &action,
+    ))?;
+    let policy_forged = json!({
+        "request_id": request, "action_digest": action.digest().to_string(),
+        "approver": "policy:deploys", "method": "policy",
+    });
+    for body in [unsigned, bad, relabelled, policy_forged] {
+        store
+            .append_one(EventDraft::new(
+                "s1",
+                EventKind::ActionApproved,
+                Actor::human("bob@example.com"),
+                body,
+            ))
+            .await?;
+        let state = gate.request(&request).await?.unwrap();
+        assert_eq!(state.approval_count(), 0);
+        assert!(matches!(
+            refusal(gate.authorize(&request, &action).await),
+            Refusal::NotApproved { .. }
+        ));
+    }
+    gate.submit(approval(&bob, "prod", &request, &action))
         .await?;
     gate.authorize(&request, &action).await?;
     Ok(())

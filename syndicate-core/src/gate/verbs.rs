@@ -130,7 +130,7 @@ impl Gate {
                 break;
             }
         }
-        RequestState::of_events(events)
+        RequestState::of_events_proven(events, self.policy.signers(), Some(self.store.chain()))
     }
 
     /// Records a refusal of an approval or denial attempt and returns it as
@@ -481,7 +481,11 @@ impl Gate {
             .iter()
             .any(|e| e.columns.kind == EventKind::ActionProposed.as_str());
         let state = if from_pass {
-            RequestState::of_events(fresh.clone())
+            RequestState::of_events_proven(
+                fresh.clone(),
+                self.policy.signers(),
+                Some(self.store.chain()),
+            )
         } else {
             self.request(request_id).await
         };
