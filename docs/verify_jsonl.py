@@ -4,9 +4,15 @@ docs/FORMAT.md alone (section 6.1), with nothing but the Python standard
 library. It shares no code with the Rust implementation.
 
     python3 docs/verify_jsonl.py trail.jsonl [--head HASH] [--chain NAME]
+    python3 docs/verify_jsonl.py --decision decision.json --trusted-keys keys.txt
 
 Exit 0 and one line when intact; exit 1 naming the first bad seq and check.
+
+The second form checks a signed decision (FORMAT.md, "Signed decisions")
+against verifier keys, one per line; it needs the `cryptography` package
+(Ed25519), imported only for this form.
 """
+import base64
 import hashlib
 import json
 import re
@@ -24,8 +30,71 @@ def no_duplicates(pairs):
     return dict(pairs)
 
 
+def parse_vkey(text):
+    """A C2SP verifier key `name+hex id+base64(0x01 || key)` -> (name, id, key)."""
+    name, key_id, b64 = text.split("+", 2)
+    if not name or any(c.isspace() or ord(c) < 0x20 for c in name) or not re.fullmatch(r"[0-9a-f]{8}", key_id):
+        raise ValueError(f"not a verifier key: {text!r}")
+    raw = base64.b64decode(b64, validate=True)
+    if len(raw) != 33 or raw[0] != 1:
+        raise ValueError(f"not an Ed25519 verifier key: {text!r}")
+    computed = hashlib.sha256(name.encode() + b"\n" + raw).digest()[:4].hex()
+    if computed != key_id:
+        raise ValueError(f"key id {key_id} does not match the key ({computed})")
+    return name, key_id, raw[1:]
+
+
+def jcs_of_strings(value):
+    """RFC 8785 bytes of an object whose members are strings or null, with
+    ASCII member names: sorted members, no whitespace, JSON string escapes
+    as JCS writes them (Python's json module writes the same)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+STATEMENT = ["action_digest", "approver", "chain", "decision", "expires_at", "request_id"]
+
+
+def check_decision(decision_path, keys_path):
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    def refused(detail):
+        print(f"REFUSED: {detail}")
+        return 1
+
+    keys = [parse_vkey(line.strip()) for line in open(keys_path, encoding="utf-8") if line.strip()]
+    signed = json.loads(open(decision_path, "rb").read().decode("utf-8"), object_pairs_hook=no_duplicates)
+    if not isinstance(signed, dict) or sorted(signed) != ["key_id", "signature", "statement"]:
+        return refused("members are not statement, key_id, signature")
+    statement = signed["statement"]
+    if not isinstance(statement, dict) or sorted(statement) != STATEMENT:
+        return refused(f"statement members are not {STATEMENT}")
+    if not all(isinstance(v, str) for k, v in statement.items() if k != "expires_at"):
+        return refused("statement members must be strings")
+    if statement["expires_at"] is not None and not isinstance(statement["expires_at"], str):
+        return refused("expires_at must be a string or null")
+    approver = statement["approver"]
+    matching = [k for (name, key_id, k) in keys if name == approver and key_id == signed["key_id"]]
+    if not matching:
+        return refused(f"no trusted key of {approver} has key id {signed['key_id']}")
+    message = b"syndicate:approval:v1\x00" + jcs_of_strings(statement)
+    try:
+        signature = base64.b64decode(signed["signature"], validate=True)
+        Ed25519PublicKey.from_public_bytes(matching[0]).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        return refused(f"the signature of {approver} does not verify")
+    print(
+        f"signed: {statement['decision']} of request {statement['request_id']!r} on chain "
+        f"{statement['chain']!r} by {approver} ({approver}+{signed['key_id']})"
+    )
+    return 0
+
+
 def main(argv):
     args = argv[1:]
+    if "--decision" in args and "--trusted-keys" in args and len(args) == 4:
+        i, j = args.index("--decision"), args.index("--trusted-keys")
+        return check_decision(args[i + 1], args[j + 1])
     head = chain = None
     if "--head" in args:
         i = args.index("--head")

@@ -13,6 +13,12 @@
 //! For context, `store_append_4_single_events` appends the same four events
 //! one by one through the store, without the gate.
 //!
+//! `gate_round_trip_signed_approval` is the same round trip under a policy
+//! that declares approvers: the approval is an Ed25519-signed decision
+//! (signed, then verified by `Gate::submit`, and verified again by
+//! `authorize` when it counts the approvals). Goal: within 10% of the
+//! unsigned round trip.
+//!
 //! Goal: the gate at ≥ 0.8× the baseline's throughput (baseline time /
 //! gate time ≥ 0.8).
 //!
@@ -25,7 +31,9 @@ use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::json;
+use syndicate_core::decision::{Decision, SignedDecision, Statement};
 use syndicate_core::gate::{Gate, GateConfig, Outcome, ProposalContext, RulePolicy};
+use syndicate_core::keys::SigningKey;
 use syndicate_core::{Action, Actor, ChainId, EventDraft, EventStore};
 use syndicate_store_sqlite::schema::V1;
 use syndicate_store_sqlite::{SqliteOptions, SqliteStore};
@@ -62,6 +70,33 @@ async fn round_trip(gate: &Gate, action: &Action) {
         .await
         .unwrap();
     gate.approve(&p.request_id, &Actor::human("bob@example.com"), &p.digest())
+        .await
+        .unwrap();
+    let permit = gate.authorize(&p.request_id, action).await.unwrap();
+    gate.complete(permit, Outcome::succeeded().with_exit_code(0))
+        .await
+        .unwrap();
+}
+
+async fn round_trip_signed(gate: &Gate, action: &Action, bob: &SigningKey) {
+    let p = gate
+        .propose(
+            "bench",
+            &Actor::agent("agent:bench"),
+            action,
+            &ProposalContext::default(),
+        )
+        .await
+        .unwrap();
+    let statement = Statement {
+        chain: gate.store().chain().clone(),
+        request_id: p.request_id.clone(),
+        action_digest: p.digest(),
+        approver: bob.name().to_owned(),
+        decision: Decision::Approve,
+        expires_at: None,
+    };
+    gate.submit(SignedDecision::sign(bob, statement).unwrap())
         .await
         .unwrap();
     let permit = gate.authorize(&p.request_id, action).await.unwrap();
@@ -179,6 +214,31 @@ fn gate_round_trip(c: &mut Criterion) {
     });
     group.bench_function("gate_propose_approve_authorize_complete", |b| {
         b.to_async(&runtime).iter(|| round_trip(&gate, &action));
+    });
+    // The same round trip with a signed approval, on its own file.
+    let bob = SigningKey::from_seed("bob@example.com", &[7; 32]).unwrap();
+    let signed_policy = Arc::new(
+        RulePolicy::from_toml(&format!(
+            "{POLICY}\n[[approvers]]\nid = \"bob@example.com\"\nkeys = [\"{}\"]\n",
+            bob.verifier()
+        ))
+        .unwrap(),
+    );
+    let signed_gate = runtime.block_on(async {
+        let store = SqliteStore::open(
+            dir.path().join("signed.db"),
+            ChainId::new("bench").unwrap(),
+            SqliteOptions::default(),
+        )
+        .await
+        .unwrap();
+        Gate::open(Arc::new(store), signed_policy, GateConfig::default())
+            .await
+            .unwrap()
+    });
+    group.bench_function("gate_round_trip_signed_approval", |b| {
+        b.to_async(&runtime)
+            .iter(|| round_trip_signed(&signed_gate, &action, &bob));
     });
     group.finish();
 }

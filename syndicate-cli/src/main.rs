@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use syndicate_cli::commands::action::{self, ActionCommand};
-use syndicate_cli::commands::approve::{self, ApproveArgs, DenyArgs, ShowArgs};
+use syndicate_cli::commands::approve::{self, ApproveArgs, DenyArgs, ShowArgs, SubmitArgs};
 use syndicate_cli::commands::audit::{self, AuditCommand};
+use syndicate_cli::commands::key::{self, KeyCommand};
 use syndicate_cli::commands::store::{self, StoreCommand};
 use syndicate_cli::exit::CommandResult;
 
@@ -25,6 +26,8 @@ enum Command {
     Action(ActionCommand),
     /// Approve the digest of a pending request (exit 1 when refused).
     Approve(ApproveArgs),
+    /// Record a signed decision written by `approve --sign-only` (exit 1 when refused).
+    Submit(SubmitArgs),
     /// Deny a pending request (exit 1 when refused).
     Deny(DenyArgs),
     /// Show a request: canonical action, digest, risk, requester, history.
@@ -32,6 +35,9 @@ enum Command {
     /// Verify, export and query audit trails.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Ed25519 keys for approvers and operators.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Store administration: create or upgrade a store's schema.
     #[command(subcommand)]
     Store(StoreCommand),
@@ -42,8 +48,10 @@ fn run(cli: &Cli) -> CommandResult {
         Command::Action(command) => action::run(command),
         Command::Approve(args) => approve::approve(args),
         Command::Deny(args) => approve::deny(args),
+        Command::Submit(args) => approve::submit(args),
         Command::Show(args) => approve::show(args),
         Command::Audit(command) => audit::run(command),
+        Command::Key(command) => key::run(command),
         Command::Store(command) => store::run(command),
     }
 }

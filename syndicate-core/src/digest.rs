@@ -17,6 +17,9 @@ pub mod tags {
     pub const EVENT: &str = "syndicate:event:v1";
     /// Tag of the digest of a policy document.
     pub const POLICY: &str = "syndicate:policy:v1";
+    /// Tag of the statement an approver, or an operator, signs: a signed
+    /// decision is Ed25519 over `tag || 0x00 || JCS(statement)`.
+    pub const APPROVAL: &str = "syndicate:approval:v1";
     /// Tag of the digest of an execution result.
     pub const RESULT: &str = "syndicate:result:v1";
 }

@@ -150,6 +150,11 @@ pub struct ApprovedBody {
     /// Compliance control tags of the request.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub controls: Vec<String>,
+    /// The approver's signed decision, when the policy declares approvers
+    /// (docs/FORMAT.md section 9): its statement names this event's chain,
+    /// `request_id`, `action_digest` and `approver`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed: Option<crate::decision::SignedDecision>,
 }
 
 /// Body of `action.denied`.

@@ -3,13 +3,17 @@
 #![forbid(unsafe_code)]
 
 pub mod action;
+pub mod approvers;
+pub mod decision;
 pub mod digest;
 pub mod event;
 pub mod format;
 pub mod gate;
 mod header;
 pub mod jcs;
+pub mod keys;
 pub mod memory;
+pub mod note;
 pub mod scan;
 pub mod seal;
 pub mod store;
@@ -21,6 +25,7 @@ pub mod verify;
 pub mod conformance;
 
 pub use action::{Action, ActionError, action_digest};
+pub use decision::{Decision, DecisionError, SignedDecision, Statement};
 pub use digest::{Digest, DigestParseError, digest, tags};
 pub use event::{
     Actor, ActorKind, ChainId, ChainIdError, Columns, Envelope, Event, EventDraft, EventKind,
@@ -28,6 +33,7 @@ pub use event::{
 };
 pub use gate::{Gate, GateConfig, GateError, Outcome, Permit, Policy, Refusal, RulePolicy};
 pub use jcs::CanonError;
+pub use keys::{KeyError, KeyId, SigningKey, VerifierKey};
 pub use memory::MemoryStore;
 pub use seal::{Head, SealError, seal};
 pub use store::{BoxError, EventStore, EventStoreExt, Order, Query, StoreError};

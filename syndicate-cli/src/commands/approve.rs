@@ -4,6 +4,8 @@
 use std::sync::Arc;
 
 use clap::Args;
+use std::path::Path;
+use syndicate_core::decision::{Decision, SignedDecision, Statement};
 use syndicate_core::gate::{Gate, GateConfig, GateError, ProposedBody, active_policy, body_of};
 use syndicate_core::{Actor, ChainId, Digest, EventStore};
 
@@ -15,23 +17,38 @@ use crate::store_url::{self, StoreUrl};
 pub struct StoreArgs {
     /// The store URL, e.g. `sqlite://syndicate-demo.db`.
     #[arg(long)]
-    pub store: String,
+    pub store: Option<String>,
     /// The chain; may be left out when the store holds only one.
     #[arg(long)]
     pub chain: Option<String>,
 }
 
-/// `syndicate approve REQUEST_ID --as NAME --digest HEX`.
+/// `syndicate approve REQUEST_ID --as NAME --digest HEX`, or signed:
+/// `syndicate approve REQUEST_ID --key bob.key --digest HEX [--sign-only --out FILE]`.
 #[derive(Debug, Args)]
 pub struct ApproveArgs {
     /// The request to approve (printed by the agent's gate).
     pub request_id: String,
-    /// Your identity, recorded as the approver.
-    #[arg(long = "as", value_name = "NAME")]
-    pub approver: String,
+    /// Your identity, recorded as the approver (unsigned approvals); with
+    /// --key the key's name is the identity.
+    #[arg(long = "as", value_name = "NAME", required_unless_present_any = ["key", "key_env"])]
+    pub approver: Option<String>,
     /// The action digest you reviewed (see `syndicate show REQUEST_ID`).
     #[arg(long, value_name = "HEX")]
     pub digest: String,
+    /// Sign the approval with this private key file (`-` reads it from stdin).
+    #[arg(long, value_name = "FILE", conflicts_with = "approver")]
+    pub key: Option<std::path::PathBuf>,
+    /// Sign with the private key held in this environment variable.
+    #[arg(long = "key-env", value_name = "VAR", conflicts_with_all = ["approver", "key"])]
+    pub key_env: Option<String>,
+    /// Only sign: write the signed decision to --out, without store access
+    /// (needs --chain); `syndicate submit FILE` records it.
+    #[arg(long, requires = "out", requires = "chain")]
+    pub sign_only: bool,
+    /// Where --sign-only writes the signed decision (JSON).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
     /// Where the chain is.
     #[command(flatten)]
     pub store: StoreArgs,
@@ -71,7 +88,10 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 }
 
 async fn open_store(args: &StoreArgs) -> Result<Arc<dyn EventStore>, Failure> {
-    let url: StoreUrl = args.store.parse().map_err(Failure::usage)?;
+    let Some(store) = &args.store else {
+        return Err(Failure::usage("--store URL is required"));
+    };
+    let url: StoreUrl = store.parse().map_err(Failure::usage)?;
     let chain = match &args.chain {
         Some(chain) => Some(ChainId::new(chain.as_str()).map_err(Failure::usage)?),
         None => None,
@@ -114,26 +134,124 @@ pub fn approve(args: &ApproveArgs) -> CommandResult {
         .digest
         .parse()
         .map_err(|e| Failure::usage(format!("--digest: {e}")))?;
-    if args.approver.is_empty() {
+    if args.key.is_some() || args.key_env.is_some() {
+        return approve_signed(args, digest);
+    }
+    let approver = args.approver.clone().unwrap_or_default();
+    if approver.is_empty() {
         return Err(Failure::usage("--as must name the approver"));
     }
     runtime()?.block_on(async {
         let gate = open_gate(&args.store).await?;
         let approval = gate
-            .approve(&args.request_id, &Actor::human(&args.approver), &digest)
+            .approve(&args.request_id, &Actor::human(&approver), &digest)
             .await
             .map_err(outcome)?;
-        if approval.is_complete() {
-            println!(
-                "approved request {} (digest {digest}) as {}; usable until {}",
-                args.request_id, args.approver, approval.expires_at
-            );
-        } else {
-            println!(
-                "approval {} of {} recorded for request {}; another approver is needed",
-                approval.approvals, approval.required, args.request_id
-            );
-        }
+        report(&approval, &args.request_id, &digest, &approver);
+        Ok(())
+    })
+}
+
+fn report(
+    approval: &syndicate_core::gate::Approval,
+    request_id: &str,
+    digest: &Digest,
+    approver: &str,
+) {
+    if approval.is_complete() {
+        println!(
+            "approved request {request_id} (digest {digest}) as {approver}; usable until {}",
+            approval.expires_at
+        );
+    } else {
+        println!(
+            "approval {} of {} recorded for request {request_id}; another approver is needed",
+            approval.approvals, approval.required
+        );
+    }
+}
+
+/// Signs an approval; submits it, or with --sign-only writes it to --out.
+fn approve_signed(args: &ApproveArgs, digest: Digest) -> CommandResult {
+    let key = super::key::load_key(args.key.as_deref(), args.key_env.as_deref())?;
+    let statement = |chain: ChainId| Statement {
+        chain,
+        request_id: args.request_id.clone(),
+        action_digest: digest,
+        approver: key.name().to_owned(),
+        decision: Decision::Approve,
+        expires_at: None,
+    };
+    if args.sign_only {
+        let chain = args.store.chain.as_deref().unwrap_or_default();
+        let chain = ChainId::new(chain).map_err(Failure::usage)?;
+        let signed = SignedDecision::sign(&key, statement(chain)).map_err(Failure::usage)?;
+        let out = args.out.as_deref().unwrap_or(Path::new("decision.json"));
+        write_new(out, &signed)?;
+        println!(
+            "signed approval of request {} (digest {digest}) by {} written to {}",
+            args.request_id,
+            key.verifier(),
+            out.display()
+        );
+        return Ok(());
+    }
+    runtime()?.block_on(async {
+        let gate = open_gate(&args.store).await?;
+        let chain = gate.store().chain().clone();
+        let signed = SignedDecision::sign(&key, statement(chain)).map_err(Failure::usage)?;
+        let approval = gate.submit(signed).await.map_err(outcome)?;
+        report(&approval, &args.request_id, &digest, key.name());
+        Ok(())
+    })
+}
+
+fn write_new(path: &Path, signed: &SignedDecision) -> CommandResult {
+    let mut text = serde_json::to_string_pretty(signed).map_err(Failure::usage)?;
+    text.push('\n');
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| Failure::usage(format!("cannot create {}: {e}", path.display())))?;
+    std::io::Write::write_all(&mut file, text.as_bytes())
+        .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))
+}
+
+/// `syndicate submit FILE --store URL`.
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// A signed decision written by `syndicate approve --sign-only`.
+    pub file: std::path::PathBuf,
+    /// Where the chain is.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// Records a signed decision signed elsewhere; the gate checks it as if
+/// signed in place.
+///
+/// # Errors
+/// Exit 1 when the gate refuses it (recorded on the chain), exit 2 for an
+/// unreadable file or an unusable store.
+pub fn submit(args: &SubmitArgs) -> CommandResult {
+    let text = std::fs::read(&args.file)
+        .map_err(|e| Failure::usage(format!("cannot read {}: {e}", args.file.display())))?;
+    let signed: SignedDecision = serde_json::from_slice(&text).map_err(|e| {
+        Failure::usage(format!(
+            "{} is not a signed decision: {e}",
+            args.file.display()
+        ))
+    })?;
+    runtime()?.block_on(async {
+        let gate = open_gate(&args.store).await?;
+        let approval = gate.submit(signed.clone()).await.map_err(outcome)?;
+        report(
+            &approval,
+            &signed.statement.request_id,
+            &signed.statement.action_digest,
+            &signed.statement.approver,
+        );
         Ok(())
     })
 }

@@ -4,6 +4,7 @@ pub mod action;
 pub mod approve;
 pub mod audit;
 pub mod input;
+pub mod key;
 pub mod report;
 pub mod store;
 pub mod story;

@@ -49,6 +49,14 @@ pub enum Refusal {
     SelfApproval,
     /// This approver already approved this request.
     DuplicateApprover,
+    /// The policy declares approvers and the approval is not signed.
+    Unsigned,
+    /// The signed decision was refused: unknown signer or key, bad
+    /// signature, missing role, or a statement for something else.
+    BadSignature {
+        /// Why.
+        detail: String,
+    },
     /// The gate is degraded (chain does not verify, or the store could not
     /// be written); nothing executes until an operator recovers it.
     Degraded {
@@ -61,7 +69,8 @@ impl Refusal {
     /// The short code recorded as `reason` in `execution.rejected` and
     /// `approval.refused` bodies: `unknown_request`, `not_approved`,
     /// `denied`, `expired`, `already_used`, `digest_mismatch`,
-    /// `already_decided`, `self_approval`, `duplicate_approver`, `degraded`.
+    /// `already_decided`, `self_approval`, `duplicate_approver`, `unsigned`,
+    /// `bad_signature`, `degraded`.
     pub fn code(&self) -> &'static str {
         match self {
             Refusal::UnknownRequest => "unknown_request",
@@ -73,6 +82,8 @@ impl Refusal {
             Refusal::AlreadyDecided => "already_decided",
             Refusal::SelfApproval => "self_approval",
             Refusal::DuplicateApprover => "duplicate_approver",
+            Refusal::Unsigned => "unsigned",
+            Refusal::BadSignature { .. } => "bad_signature",
             Refusal::Degraded { .. } => "degraded",
         }
     }
@@ -112,6 +123,10 @@ impl fmt::Display for Refusal {
             Refusal::DuplicateApprover => f.write_str(
                 "this approver already approved the request; another identity must approve",
             ),
+            Refusal::Unsigned => f.write_str(
+                "the policy declares approvers, so approvals must be signed; sign with `syndicate approve --key`",
+            ),
+            Refusal::BadSignature { detail } => write!(f, "signed decision refused: {detail}"),
             Refusal::Degraded { reason } => write!(
                 f,
                 "the gate is degraded ({reason}); nothing executes until an operator runs recover"

@@ -3,6 +3,7 @@
 //! [`Policy`] is the trait the [`Gate`](super::Gate) asks; [`RulePolicy`] is
 //! the built-in one, loaded from a JSON or TOML document of ordered rules.
 
+use crate::approvers::Signers;
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
@@ -132,6 +133,11 @@ pub trait Policy: Send + Sync + fmt::Debug {
     fn document(&self) -> &Value;
     /// Classifies an action. Must be deterministic for a given action.
     fn classify(&self, action: &Action) -> Classification;
+    /// The approvers and operators the document declares; approvals must
+    /// be signed when it declares approvers. None by default.
+    fn signers(&self) -> Option<&Signers> {
+        None
+    }
 }
 
 /// Why a policy document was refused.
@@ -165,6 +171,11 @@ struct Document {
     #[serde(default)]
     description: Option<String>,
     rules: Vec<RuleDoc>,
+    // Read by `Signers::from_policy`.
+    #[serde(default)]
+    approvers: Option<Value>,
+    #[serde(default)]
+    operators: Option<Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -236,6 +247,7 @@ pub struct RulePolicy {
     reference: PolicyRef,
     document: Value,
     rules: Vec<Rule>,
+    signers: Signers,
 }
 
 impl RulePolicy {
@@ -247,7 +259,9 @@ impl RulePolicy {
     pub fn from_value(document: Value) -> Result<Self, PolicyError> {
         let doc: Document = serde_json::from_value(document.clone())
             .map_err(|e| PolicyError::Invalid(e.to_string()))?;
-        let _ = doc.description;
+        let _ = (doc.description, doc.approvers, doc.operators);
+        let signers =
+            Signers::from_policy(&document).map_err(|e| PolicyError::Invalid(e.to_string()))?;
         let text_ok = |what: &str, s: &str| {
             if s.is_empty() || s.len() > 256 {
                 Err(PolicyError::Invalid(format!(
@@ -320,6 +334,7 @@ impl RulePolicy {
             reference,
             document,
             rules,
+            signers,
         })
     }
 
@@ -415,6 +430,10 @@ impl Policy for RulePolicy {
 
     fn document(&self) -> &Value {
         &self.document
+    }
+
+    fn signers(&self) -> Option<&Signers> {
+        Some(&self.signers)
     }
 
     fn classify(&self, action: &Action) -> Classification {

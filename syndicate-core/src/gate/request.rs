@@ -2,6 +2,8 @@
 
 #[allow(clippy::wildcard_imports)]
 use super::*;
+use crate::ChainId;
+use crate::approvers::Signers;
 
 /// The result of [`Gate::propose`].
 #[derive(Debug, Clone, PartialEq)]
@@ -86,6 +88,24 @@ impl RequestState {
     /// # Errors
     /// [`GateError::Malformed`] when the `action.proposed` body is not one.
     pub fn of_events(events: Vec<Event>) -> Result<Option<RequestState>, GateError> {
+        RequestState::of_events_proven(events, None, None)
+    }
+
+    /// As [`RequestState::of_events`], counting under a policy that declares
+    /// approvers only the approvals that prove themselves: a policy approval
+    /// of a request the policy auto-approved, or a human approval whose
+    /// signed decision verifies against a key the policy lists for that
+    /// approver, for this chain, request and digest. An approval appended to
+    /// the store without a valid signature counts for nothing (and does not
+    /// stand in the way of that approver's genuine one).
+    ///
+    /// # Errors
+    /// As [`RequestState::of_events`].
+    pub fn of_events_proven(
+        events: Vec<Event>,
+        signers: Option<&Signers>,
+        chain: Option<&ChainId>,
+    ) -> Result<Option<RequestState>, GateError> {
         let Some(proposed_event) = events
             .iter()
             .find(|e| e.columns.kind == EventKind::ActionProposed.as_str())
@@ -110,6 +130,7 @@ impl RequestState {
                         continue;
                     };
                     if body.action_digest == state.proposed.action_digest
+                        && proven(&state.proposed, &body, signers, chain)
                         && !state
                             .approvals
                             .iter()
@@ -133,5 +154,37 @@ impl RequestState {
             .iter()
             .map(|(_, a)| a.expires_at.unwrap_or(Timestamp::MAX))
             .min()
+    }
+}
+
+/// Whether an approval counts under the declared signers (see
+/// [`RequestState::of_events_proven`]).
+fn proven(
+    proposed: &ProposedBody,
+    approval: &ApprovedBody,
+    signers: Option<&Signers>,
+    chain: Option<&ChainId>,
+) -> bool {
+    let (Some(signers), Some(chain)) = (signers, chain) else {
+        return true;
+    };
+    if !signers.requires_signatures() {
+        return true;
+    }
+    match (&approval.method, &approval.signed) {
+        (Method::Policy, None) => proposed.decision == Decision::AutoApprove,
+        (Method::Human, Some(signed)) => {
+            signed.statement.approver == approval.approver
+                && signers
+                    .check_approval(
+                        signed,
+                        chain,
+                        &proposed.request_id,
+                        &proposed.action_digest,
+                        &[],
+                    )
+                    .is_ok()
+        }
+        _ => false,
     }
 }

@@ -1,8 +1,9 @@
 //! The protocol verbs: propose, approve, deny, authorize, complete, run,
 //! recover.
 
-#[allow(clippy::wildcard_imports)]
 use super::*;
+#[allow(clippy::wildcard_imports)]
+use crate::decision::SignedDecision;
 
 impl Gate {
     /// Proposes an action: records `action.proposed` with the canonical
@@ -65,6 +66,7 @@ impl Gate {
                     ),
                     comment: None,
                     controls: classification.controls.clone(),
+                    signed: None,
                 };
                 let approver = rule_actor().id;
                 drafts.push(
@@ -128,7 +130,7 @@ impl Gate {
                 break;
             }
         }
-        RequestState::of_events(events)
+        RequestState::of_events_proven(events, self.policy.signers(), Some(self.store.chain()))
     }
 
     /// Records a refusal of an approval or denial attempt and returns it as
@@ -182,6 +184,79 @@ impl Gate {
         approver: &Actor,
         digest_seen: &Digest,
     ) -> Result<Approval, GateError> {
+        if self
+            .policy
+            .signers()
+            .is_some_and(|s| s.requires_signatures())
+        {
+            return Err(self
+                .refuse_approval(
+                    &self.config.session.clone(),
+                    request_id,
+                    approver,
+                    Some(*digest_seen),
+                    Refusal::Unsigned,
+                )
+                .await);
+        }
+        self.record_approval(request_id, approver, digest_seen, None)
+            .await
+    }
+
+    /// Records an approval signed elsewhere ([`SignedDecision::sign`]): the
+    /// gate checks it exactly as [`Gate::approve`] does, and first that the
+    /// signature verifies against a key the policy in force declares for
+    /// that approver, with the statement naming this chain and an `approve`
+    /// decision. Anything else is refused and recorded as `approval.refused`
+    /// (reason `bad_signature`). Under a policy that declares no approvers
+    /// the signature is still checked against nothing and refused.
+    ///
+    /// # Errors
+    /// [`GateError::Refused`] as above and as for [`Gate::approve`];
+    /// [`GateError::Store`] when the store fails.
+    pub async fn submit(&self, decision: SignedDecision) -> Result<Approval, GateError> {
+        let s = &decision.statement;
+        let approver = Actor::human(s.approver.clone());
+        let request_id = s.request_id.clone();
+        let digest_seen = s.action_digest;
+        let signers = self.policy.signers();
+        let checked = match signers {
+            Some(signers) if signers.requires_signatures() => signers
+                .check_approval(
+                    &decision,
+                    self.store.chain(),
+                    &request_id,
+                    &digest_seen,
+                    &[],
+                )
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            _ => Err(
+                "the policy in force declares no approvers, so no key can be trusted".to_owned(),
+            ),
+        };
+        if let Err(detail) = checked {
+            return Err(self
+                .refuse_approval(
+                    &self.config.session.clone(),
+                    &request_id,
+                    &approver,
+                    Some(digest_seen),
+                    Refusal::BadSignature { detail },
+                )
+                .await);
+        }
+        self.record_approval(&request_id, &approver, &digest_seen, Some(decision))
+            .await
+    }
+
+    async fn record_approval(
+        &self,
+        request_id: &str,
+        approver: &Actor,
+        digest_seen: &Digest,
+        signed: Option<SignedDecision>,
+    ) -> Result<Approval, GateError> {
         let Some(state) = self.request(request_id).await? else {
             return Err(self
                 .refuse_approval(
@@ -223,7 +298,11 @@ impl Gate {
                 )
                 .await);
         }
-        let expires_at = (self.config.clock)().plus_seconds(p.approval_ttl_seconds);
+        let mut expires_at = (self.config.clock)().plus_seconds(p.approval_ttl_seconds);
+        if let Some(signed_until) = signed.as_ref().and_then(|d| d.statement.expires_at) {
+            // The signer may allow less time than the rule, never more.
+            expires_at = expires_at.min(signed_until);
+        }
         let body = ApprovedBody {
             request_id: request_id.to_owned(),
             action_digest: *digest_seen,
@@ -233,6 +312,7 @@ impl Gate {
             expires_at: Some(expires_at),
             comment: None,
             controls: p.controls.clone(),
+            signed,
         };
         let draft = self
             .draft(
@@ -401,7 +481,11 @@ impl Gate {
             .iter()
             .any(|e| e.columns.kind == EventKind::ActionProposed.as_str());
         let state = if from_pass {
-            RequestState::of_events(fresh.clone())
+            RequestState::of_events_proven(
+                fresh.clone(),
+                self.policy.signers(),
+                Some(self.store.chain()),
+            )
         } else {
             self.request(request_id).await
         };

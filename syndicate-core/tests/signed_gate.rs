@@ -1,0 +1,196 @@
+//! The gate under a policy that declares approvers: only approvals signed by
+//! a declared key count; anything else is refused and recorded.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use syndicate_core::decision::{Decision, SignedDecision, Statement};
+use syndicate_core::gate::{Gate, GateConfig, GateError, ProposalContext, Refusal, RulePolicy};
+use syndicate_core::keys::SigningKey;
+use syndicate_core::{
+    Action, Actor, ChainId, EventDraft, EventKind, EventStore, EventStoreExt, MemoryStore, Query,
+};
+
+type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+fn key(name: &str, seed: u8) -> SigningKey {
+    SigningKey::from_seed(name, &[seed; 32]).unwrap()
+}
+
+fn policy(approvals: u32, approvers: &[&SigningKey]) -> RulePolicy {
+    let mut text = format!(
+        "id = \"signed\"\nversion = \"1\"\n[[rules]]\nid = \"deploys\"\ntool = \"shell.exec\"\nrisk = \"high\"\ndecision = \"human\"\napprovers = {approvals}\n"
+    );
+    for key in approvers {
+        text.push_str(&format!(
+            "[[approvers]]\nid = \"{}\"\nkeys = [\"{}\"]\n",
+            key.name(),
+            key.verifier()
+        ));
+    }
+    RulePolicy::from_toml(&text).unwrap()
+}
+
+async fn setup(
+    approvals: u32,
+    approvers: &[&SigningKey],
+) -> Result<(Arc<MemoryStore>, Gate, Action, String)> {
+    let store = Arc::new(MemoryStore::new(ChainId::new("prod")?));
+    let gate = Gate::open(
+        store.clone(),
+        Arc::new(policy(approvals, approvers)),
+        GateConfig::default(),
+    )
+    .await?;
+    let action = Action::new("shell.exec", json!({"argv": ["git", "push"]}))?;
+    let p = gate
+        .propose(
+            "s1",
+            &Actor::agent("bot"),
+            &action,
+            &ProposalContext::default(),
+        )
+        .await?;
+    Ok((store, gate, action, p.request_id))
+}
+
+fn approval(key: &SigningKey, chain: &str, request_id: &str, action: &Action) -> SignedDecision {
+    SignedDecision::sign(
+        key,
+        Statement {
+            chain: ChainId::new(chain).unwrap(),
+            request_id: request_id.into(),
+            action_digest: action.digest(),
+            approver: key.name().into(),
+            decision: Decision::Approve,
+            expires_at: None,
+        },
+    )
+    .unwrap()
+}
+
+fn refusal(result: std::result::Result<impl std::fmt::Debug, GateError>) -> Refusal {
+    match result {
+        Err(GateError::Refused { refusal, .. }) => refusal,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+async fn refused_reasons(store: &MemoryStore) -> Vec<String> {
+    bodies(store, EventKind::ApprovalRefused)
+        .await
+        .into_iter()
+        .map(|b| b["reason"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn bodies(store: &MemoryStore, kind: EventKind) -> Vec<serde_json::Value> {
+    store
+        .query(&Query {
+            kind: Some(kind),
+            ..Query::all()
+        })
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.envelope().unwrap().body)
+        .collect()
+}
+
+#[tokio::test]
+async fn signed_approval_by_a_declared_key_authorizes() -> Result {
+    let bob = key("bob@example.com", 1);
+    let (store, gate, action, request) = setup(1, &[&bob]).await?;
+    let unsigned = gate
+        .approve(&request, &Actor::human("bob@example.com"), &action.digest())
+        .await;
+    assert_eq!(refusal(unsigned), Refusal::Unsigned);
+    gate.submit(approval(&bob, "prod", &request, &action))
+        .await?;
+    gate.authorize(&request, &action).await?;
+    let approved = bodies(&store, EventKind::ActionApproved).await;
+    assert_eq!(approved[0]["signed"]["key_id"], bob.key_id().to_string());
+    assert_eq!(refused_reasons(&store).await, ["unsigned"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn forged_or_misdirected_signatures_are_refused_and_recorded() -> Result {
+    let bob = key("bob@example.com", 1);
+    let (store, gate, action, request) = setup(1, &[&bob]).await?;
+    let impostor = key("bob@example.com", 9);
+    for decision in [
+        approval(&impostor, "prod", &request, &action),
+        approval(&bob, "staging", &request, &action),
+        approval(&key("eve@example.com", 3), "prod", &request, &action),
+    ] {
+        assert!(matches!(
+            refusal(gate.submit(decision).await),
+            Refusal::BadSignature { .. }
+        ));
+    }
+    assert_eq!(refused_reasons(&store).await.len(), 3);
+    assert!(gate.authorize(&request, &action).await.is_err());
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_person_rule_needs_two_declared_approvers() -> Result {
+    let (bob, carol) = (key("bob@example.com", 1), key("carol@example.com", 2));
+    let (_store, gate, action, request) = setup(2, &[&bob, &carol]).await?;
+    gate.submit(approval(&bob, "prod", &request, &action))
+        .await?;
+    assert_eq!(
+        refusal(gate.submit(approval(&bob, "prod", &request, &action)).await),
+        Refusal::DuplicateApprover
+    );
+    assert!(gate.authorize(&request, &action).await.is_err());
+    gate.submit(approval(&carol, "prod", &request, &action))
+        .await?;
+    gate.authorize(&request, &action).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn approval_appended_directly_to_the_store_does_not_count() -> Result {
+    let bob = key("bob@example.com", 1);
+    let (store, gate, action, request) = setup(1, &[&bob]).await?;
+    let forged_by = key("bob@example.com", 9);
+    let unsigned = json!({
+        "request_id": request, "action_digest": action.digest().to_string(),
+        "approver": "bob@example.com", "method": "human",
+    });
+    let mut bad = unsigned.clone();
+    bad["signed"] = serde_json::to_value(approval(&forged_by, "prod", &request, &action))?;
+    let mut relabelled = unsigned.clone();
+    relabelled["signed"] = serde_json::to_value(approval(
+        &key("eve@example.com", 3),
+        "prod",
+        &request,
+        &action,
+    ))?;
+    let policy_forged = json!({
+        "request_id": request, "action_digest": action.digest().to_string(),
+        "approver": "policy:deploys", "method": "policy",
+    });
+    for body in [unsigned, bad, relabelled, policy_forged] {
+        store
+            .append_one(EventDraft::new(
+                "s1",
+                EventKind::ActionApproved,
+                Actor::human("bob@example.com"),
+                body,
+            ))
+            .await?;
+        let state = gate.request(&request).await?.unwrap();
+        assert_eq!(state.approval_count(), 0);
+        assert!(matches!(
+            refusal(gate.authorize(&request, &action).await),
+            Refusal::NotApproved { .. }
+        ));
+    }
+    gate.submit(approval(&bob, "prod", &request, &action))
+        .await?;
+    gate.authorize(&request, &action).await?;
+    Ok(())
+}
