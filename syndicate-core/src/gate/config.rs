@@ -9,7 +9,7 @@ use crate::timestamp::Timestamp;
 /// checks. Event `at` stamps come from the store, not from this clock.
 pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 
-/// How a [`Gate`] behaves.
+/// How a [`Gate`](super::Gate) behaves.
 #[derive(Clone)]
 pub struct GateConfig {
     /// The clock for approval lifetimes; [`Timestamp::now`] by default.
