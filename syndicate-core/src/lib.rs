@@ -9,6 +9,7 @@ pub mod gate;
 mod header;
 pub mod jcs;
 pub mod memory;
+pub mod merkle;
 pub mod seal;
 pub mod store;
 pub mod story;
