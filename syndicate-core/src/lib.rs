@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod action;
+pub mod checkpoint;
 pub mod digest;
 pub mod event;
 pub mod gate;
@@ -14,6 +15,7 @@ pub mod seal;
 pub mod store;
 pub mod story;
 pub mod timestamp;
+pub mod tree;
 pub mod verify;
 
 #[cfg(feature = "conformance")]
