@@ -217,7 +217,8 @@ pub async fn cached_root<S: EventStore + ?Sized>(store: &S, size: u64) -> Result
             available,
         });
     }
-    Ok(range_hashes(store, &[0..size]).await?[0])
+    let whole = 0..size;
+    Ok(range_hashes(store, std::slice::from_ref(&whole)).await?[0])
 }
 
 /// A tree built only from events it verified: the frontier of the chain's
