@@ -25,6 +25,9 @@ use crate::event::{Actor, Event, EventDraft, EventKind};
 use crate::store::{EventStore, EventStoreExt, Order, Query, StoreError};
 use crate::verify::verify_store;
 
+mod tree;
+pub use tree::{tree_nodes_are_kept_as_written, tree_proofs_verify_after_appends};
+
 /// The names of every check, in the order the macro runs them.
 pub const CHECKS: &[&str] = &[
     "empty_store",
@@ -39,6 +42,8 @@ pub const CHECKS: &[&str] = &[
     "queries",
     "query_order_and_paging",
     "verifies_everything_written",
+    "tree_nodes_are_kept_as_written",
+    "tree_proofs_verify_after_appends",
 ];
 
 /// Expands to one `#[tokio::test]` per conformance check, in a module named
@@ -63,7 +68,9 @@ macro_rules! conformance_tests {
                 time_never_goes_backwards,
                 queries,
                 query_order_and_paging,
-                verifies_everything_written
+                verifies_everything_written,
+                tree_nodes_are_kept_as_written,
+                tree_proofs_verify_after_appends
             );
         }
     };

@@ -5,6 +5,7 @@
 pub mod action;
 pub mod approvers;
 pub mod decision;
+pub mod checkpoint;
 pub mod digest;
 pub mod event;
 pub mod format;
@@ -15,10 +16,12 @@ pub mod keys;
 pub mod memory;
 pub mod note;
 pub mod scan;
+pub mod merkle;
 pub mod seal;
 pub mod store;
 pub mod story;
 pub mod timestamp;
+pub mod tree;
 pub mod verify;
 
 #[cfg(feature = "conformance")]

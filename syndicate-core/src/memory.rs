@@ -1,11 +1,12 @@
 //! An in-memory [`EventStore`], for tests, examples and short-lived gates.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 
 use crate::event::{ChainId, Event, EventDraft};
+use crate::merkle::{Hash, NodeId};
 use crate::seal::{Head, seal};
 use crate::store::{EventStore, Order, Query, StoreError};
 use crate::timestamp::Timestamp;
@@ -37,6 +38,8 @@ pub struct MemoryStore {
 struct State {
     events: Vec<Event>,
     used_once: HashSet<String>,
+    tree: HashMap<NodeId, Hash>,
+    tree_leaves: u64,
 }
 
 impl MemoryStore {
@@ -109,6 +112,26 @@ impl EventStore for MemoryStore {
             .unwrap_or(usize::MAX)
             .min(state.events.len());
         Ok(state.events[start..].iter().take(limit).cloned().collect())
+    }
+
+    async fn put_tree_nodes(&self, nodes: &[(NodeId, Hash)]) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        for (id, hash) in nodes {
+            state.tree.entry(*id).or_insert(*hash);
+            if id.level == 0 {
+                state.tree_leaves = state.tree_leaves.max(id.index + 1);
+            }
+        }
+        Ok(())
+    }
+
+    async fn tree_nodes(&self, ids: &[NodeId]) -> Result<Vec<Option<Hash>>, StoreError> {
+        let state = self.lock();
+        Ok(ids.iter().map(|id| state.tree.get(id).copied()).collect())
+    }
+
+    async fn tree_leaf_count(&self) -> Result<u64, StoreError> {
+        Ok(self.lock().tree_leaves)
     }
 
     async fn query(&self, query: &Query) -> Result<Vec<Event>, StoreError> {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::event::{ChainId, Event, EventDraft, EventKind};
+use crate::merkle::{Hash, NodeId};
 use crate::seal::{Head, SealError};
 use crate::timestamp::Timestamp;
 use crate::verify::{Report, verify_store};
@@ -223,6 +224,39 @@ pub trait EventStore: Send + Sync + Debug {
     /// # Errors
     /// As [`read`](EventStore::read).
     async fn query(&self, query: &Query) -> Result<Vec<Event>, StoreError>;
+
+    /// Keeps hashes of complete Merkle subtrees, computed by
+    /// [`crate::tree`] (a backend stores the 32 bytes as given and never
+    /// hashes). Writes the batch atomically; a node already kept is left as
+    /// it is. Batches arrive in leaf order, each holding every node that
+    /// its leaves complete.
+    ///
+    /// The default keeps nothing: proofs then fall back to reading events.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the store cannot be written now.
+    async fn put_tree_nodes(&self, nodes: &[(NodeId, Hash)]) -> Result<(), StoreError> {
+        let _ = nodes;
+        Ok(())
+    }
+
+    /// The kept hashes of these nodes, in the same order, `None` for a node
+    /// not kept.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`], or [`StoreError::Corrupt`] when a kept
+    /// value is not 32 bytes.
+    async fn tree_nodes(&self, ids: &[NodeId]) -> Result<Vec<Option<Hash>>, StoreError> {
+        Ok(vec![None; ids.len()])
+    }
+
+    /// One more than the highest leaf (level 0) index kept, or 0.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the store cannot be read.
+    async fn tree_leaf_count(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
 }
 
 // `dyn EventStore` must keep working.
@@ -246,6 +280,15 @@ macro_rules! forward_store {
             }
             async fn query(&self, query: &Query) -> Result<Vec<Event>, StoreError> {
                 (**self).query(query).await
+            }
+            async fn put_tree_nodes(&self, nodes: &[(NodeId, Hash)]) -> Result<(), StoreError> {
+                (**self).put_tree_nodes(nodes).await
+            }
+            async fn tree_nodes(&self, ids: &[NodeId]) -> Result<Vec<Option<Hash>>, StoreError> {
+                (**self).tree_nodes(ids).await
+            }
+            async fn tree_leaf_count(&self) -> Result<u64, StoreError> {
+                (**self).tree_leaf_count().await
             }
         }
     };

@@ -167,4 +167,22 @@ impl<S: EventStore> EventStore for BatchingStore<S> {
     async fn query(&self, query: &Query) -> Result<Vec<Event>, StoreError> {
         self.inner.query(query).await
     }
+
+    async fn put_tree_nodes(
+        &self,
+        nodes: &[(syndicate_core::merkle::NodeId, syndicate_core::merkle::Hash)],
+    ) -> Result<(), StoreError> {
+        self.inner.put_tree_nodes(nodes).await
+    }
+
+    async fn tree_nodes(
+        &self,
+        ids: &[syndicate_core::merkle::NodeId],
+    ) -> Result<Vec<Option<syndicate_core::merkle::Hash>>, StoreError> {
+        self.inner.tree_nodes(ids).await
+    }
+
+    async fn tree_leaf_count(&self) -> Result<u64, StoreError> {
+        self.inner.tree_leaf_count().await
+    }
 }

@@ -8,6 +8,7 @@ pub mod schema;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tree;
 
 pub use batching::BatchingStore;
 pub use schema::{MIGRATIONS, Migration, MigrationReport, SCHEMA_VERSION, check, migrate};

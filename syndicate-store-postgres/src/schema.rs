@@ -23,14 +23,21 @@ pub struct Migration {
 }
 
 /// Every migration, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "events, heads, append-only triggers",
-    sql: include_str!("../migrations/0001_events.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "events, heads, append-only triggers",
+        sql: include_str!("../migrations/0001_events.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "merkle node cache",
+        sql: include_str!("../migrations/0002_tree_nodes.sql"),
+    },
+];
 
 /// The schema version this library reads and writes.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Key of the advisory lock that serializes migrations (the ASCII bytes of
 /// `syndmigr`).

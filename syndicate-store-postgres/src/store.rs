@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, PgConnection, QueryBuilder, Row};
+use syndicate_core::merkle::{Hash, NodeId};
 use syndicate_core::{
     ChainId, Columns, Digest, Event, EventDraft, EventStore, Head, Order, Query, StoreError,
     Timestamp, seal,
@@ -410,6 +411,18 @@ impl EventStore for PostgresStore {
         .await
         .map_err(error::read)?;
         rows.iter().map(event_of_row).collect()
+    }
+
+    async fn put_tree_nodes(&self, nodes: &[(NodeId, Hash)]) -> Result<(), StoreError> {
+        crate::tree::put(&self.pool, self.chain.as_str(), nodes).await
+    }
+
+    async fn tree_nodes(&self, ids: &[NodeId]) -> Result<Vec<Option<Hash>>, StoreError> {
+        crate::tree::get(&self.pool, self.chain.as_str(), ids).await
+    }
+
+    async fn tree_leaf_count(&self) -> Result<u64, StoreError> {
+        crate::tree::leaf_count(&self.pool, self.chain.as_str()).await
     }
 
     async fn query(&self, query: &Query) -> Result<Vec<Event>, StoreError> {

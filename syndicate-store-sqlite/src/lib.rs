@@ -6,6 +6,7 @@ pub mod blocking;
 mod error;
 pub mod schema;
 mod store;
+mod tree;
 
 pub use error::{STORE, SqliteError};
 pub use schema::{APPLICATION_ID, Durability, SCHEMA_VERSION, SqliteOptions};

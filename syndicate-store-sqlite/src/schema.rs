@@ -18,13 +18,13 @@ use syndicate_core::StoreError;
 use crate::error::{STORE, SqliteError, path_error, sqlite_error};
 
 /// The schema version this crate writes and reads (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// `PRAGMA application_id` of a syndicate store: the ASCII bytes `SYND`.
 pub const APPLICATION_ID: i64 = 0x5359_4e44;
 
 /// The migrations: entry `i` takes the schema from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1];
+pub const MIGRATIONS: &[&str] = &[V1, crate::tree::V2];
 
 /// Version 1: the `events` table and its indexes. Every index leads with
 /// `chain`, since one file may hold several chains.

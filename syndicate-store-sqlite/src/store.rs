@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 
 use async_trait::async_trait;
 use rusqlite::Connection;
+use syndicate_core::merkle::{Hash, NodeId};
 use syndicate_core::{ChainId, Event, EventDraft, EventStore, Head, Query, StoreError};
 use tokio::runtime::RuntimeFlavor;
 use tokio::sync::oneshot;
@@ -271,6 +272,34 @@ impl EventStore for SqliteStore {
         let (path, chain, query) = (self.path.clone(), self.chain.clone(), query.clone());
         self.reader
             .run(move |conn| blocking::query(conn, &path, &chain, &query))
+            .await
+    }
+
+    async fn put_tree_nodes(&self, nodes: &[(NodeId, Hash)]) -> Result<(), StoreError> {
+        let Some(writer) = &self.writer else {
+            // A read-only store keeps no cache; proofs read events instead.
+            return Ok(());
+        };
+        if nodes.is_empty() {
+            return Ok(());
+        }
+        let (path, chain, nodes) = (self.path.clone(), self.chain.clone(), nodes.to_vec());
+        writer
+            .run(move |conn| crate::tree::put(conn, &path, &chain, &nodes))
+            .await
+    }
+
+    async fn tree_nodes(&self, ids: &[NodeId]) -> Result<Vec<Option<Hash>>, StoreError> {
+        let (path, chain, ids) = (self.path.clone(), self.chain.clone(), ids.to_vec());
+        self.reader
+            .run(move |conn| crate::tree::get(conn, &path, &chain, &ids))
+            .await
+    }
+
+    async fn tree_leaf_count(&self) -> Result<u64, StoreError> {
+        let (path, chain) = (self.path.clone(), self.chain.clone());
+        self.reader
+            .run(move |conn| crate::tree::leaf_count(conn, &path, &chain))
             .await
     }
 }

@@ -46,6 +46,21 @@ impl syndicate_core::EventStore for InTempDir {
     ) -> Result<Vec<syndicate_core::Event>, syndicate_core::StoreError> {
         self.1.query(query).await
     }
+    async fn put_tree_nodes(
+        &self,
+        nodes: &[(syndicate_core::merkle::NodeId, syndicate_core::merkle::Hash)],
+    ) -> Result<(), syndicate_core::StoreError> {
+        self.1.put_tree_nodes(nodes).await
+    }
+    async fn tree_nodes(
+        &self,
+        ids: &[syndicate_core::merkle::NodeId],
+    ) -> Result<Vec<Option<syndicate_core::merkle::Hash>>, syndicate_core::StoreError> {
+        self.1.tree_nodes(ids).await
+    }
+    async fn tree_leaf_count(&self) -> Result<u64, syndicate_core::StoreError> {
+        self.1.tree_leaf_count().await
+    }
 }
 
 syndicate_core::conformance_tests!(full, {

@@ -109,7 +109,7 @@ async fn refuses_a_newer_schema_without_changing_it() {
     drop(store_with(&path, "c", 2).await);
     Connection::open(&path)
         .unwrap()
-        .execute_batch("PRAGMA user_version = 2")
+        .execute_batch(&format!("PRAGMA user_version = {}", SCHEMA_VERSION + 1))
         .unwrap();
     let before = std::fs::read(&path).unwrap();
     for options in [
@@ -121,7 +121,8 @@ async fn refuses_a_newer_schema_without_changing_it() {
             .unwrap_err();
         assert!(
             matches!(&err, StoreError::Incompatible { reason, .. }
-                if reason.contains("schema version 2") && reason.contains("upgrade syndicate")),
+                if reason.contains(&format!("schema version {}", SCHEMA_VERSION + 1))
+                    && reason.contains("upgrade syndicate")),
             "{err}"
         );
     }

@@ -1,0 +1,110 @@
+//! A chain cut short or rewritten with recomputed hashes verifies "intact"
+//! on its own; against a checkpoint (size + root of verified events) each
+//! is caught, on a real SQLite file.
+
+use rusqlite::Connection;
+use serde_json::json;
+use syndicate_core::tree::{Mismatch, VerifiedTree, check_against_checkpoint, sync_nodes};
+use syndicate_core::{Actor, ChainId, EventDraft, EventKind, EventStore, EventStoreExt};
+use syndicate_store_sqlite::{SqliteOptions, SqliteStore};
+
+fn note(text: &str, n: u64) -> EventDraft {
+    EventDraft::new(
+        "s",
+        EventKind::Annotation,
+        Actor::human("bob@example.com"),
+        json!({ "note": text, "n": n }),
+    )
+}
+
+const SIZE: u64 = 20;
+
+/// A store of SIZE events with its node cache synced, and the checkpoint
+/// (size, root) of those events.
+async fn checkpointed(path: &std::path::Path) -> (SqliteStore, [u8; 32]) {
+    let store = SqliteStore::open(path, ChainId::new("c").unwrap(), SqliteOptions::default())
+        .await
+        .unwrap();
+    for n in 0..SIZE {
+        store.append_one(note("original", n)).await.unwrap();
+    }
+    assert_eq!(sync_nodes(&store).await.unwrap(), SIZE);
+    let mut tree = VerifiedTree::new(store.chain().clone());
+    tree.catch_up(&store, None).await.unwrap();
+    assert_eq!(tree.size(), SIZE);
+    let root = tree.root();
+    assert_eq!(
+        check_against_checkpoint(&store, SIZE, &root).await.unwrap(),
+        Ok(())
+    );
+    (store, root)
+}
+
+/// Deletes rows from `from` on, behind the store's back.
+fn delete_from(path: &std::path::Path, from: u64) {
+    Connection::open(path)
+        .unwrap()
+        .execute("DELETE FROM events WHERE seq >= ?1", [from as i64])
+        .unwrap();
+}
+
+async fn rewritten_from(from: u64) -> Mismatch {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let (store, root) = checkpointed(&path).await;
+    delete_from(&path, from);
+    for n in from..SIZE {
+        store.append_one(note("rewritten", n)).await.unwrap();
+    }
+    assert!(
+        store.verify().await.unwrap().is_intact(),
+        "the rewritten chain verifies on its own"
+    );
+    check_against_checkpoint(&store, SIZE, &root)
+        .await
+        .unwrap()
+        .expect_err("a rewrite must not match the checkpoint")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncation_is_caught_against_a_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let (store, root) = checkpointed(&path).await;
+    delete_from(&path, SIZE - 3);
+    assert!(store.verify().await.unwrap().is_intact());
+    let mismatch = check_against_checkpoint(&store, SIZE, &root)
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(
+        mismatch,
+        Mismatch::Shorter {
+            size: SIZE,
+            found: SIZE - 3
+        }
+    );
+    assert!(mismatch.to_string().contains("cut short"), "{mismatch}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tail_rewritten_with_fresh_hashes_is_caught() {
+    let mismatch = rewritten_from(SIZE - 2).await;
+    assert!(
+        matches!(&mismatch, Mismatch::Root { size, .. } if *size == SIZE),
+        "{mismatch}"
+    );
+    assert!(
+        mismatch.to_string().contains("root at size 20"),
+        "{mismatch}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_middle_event_rewritten_with_every_later_one_is_caught() {
+    let mismatch = rewritten_from(5).await;
+    assert!(
+        matches!(&mismatch, Mismatch::Root { size, .. } if *size == SIZE),
+        "{mismatch}"
+    );
+}
