@@ -12,6 +12,7 @@ use syndicate_core::{
 };
 
 use crate::error::{corrupt, sqlite_error};
+use crate::guard::WriterGuard;
 
 /// The columns read back for an event, in the order [`event_of`] expects.
 const EVENT_COLUMNS: &str = "seq, hash, canonical, at, session, kind, actor, request_id, once";
@@ -26,17 +27,22 @@ const ONCE_USED: &str = "SELECT 1 FROM events WHERE chain = ?1 AND once = ?2";
 
 /// Seals and appends a batch in one `BEGIN IMMEDIATE` transaction: the
 /// write lock is taken first (waiting up to the busy timeout for other
-/// processes), then the head is read, the single-use keys are checked, the
+/// processes), the file and its schema are checked against what was opened
+/// ([`WriterGuard::check`]), then the head is read, the single-use keys are checked, the
 /// drafts are sealed against that head and inserted, and the transaction
 /// commits. A batch is written whole or not at all.
 ///
 /// # Errors
 /// [`StoreError::InvalidDraft`], [`StoreError::AlreadyUsed`],
 /// [`StoreError::Unavailable`] (lock held past the busy timeout, I/O error,
-/// read-only file; `maybe_written` only when `COMMIT` itself failed), or
-/// [`StoreError::Corrupt`] when the head row cannot be read.
-pub fn append(
+/// read-only file; `maybe_written` only when `COMMIT` itself failed),
+/// [`StoreError::Corrupt`] when the head row cannot be read,
+/// [`StoreError::Incompatible`] when the schema is no longer exactly ours or
+/// an insert changed other than exactly our one row, or the error of
+/// [`WriterGuard::check`] when the file was replaced.
+pub(crate) fn append(
     conn: &mut Connection,
+    guard: &WriterGuard,
     path: &Path,
     chain: &ChainId,
     drafts: &[EventDraft],
@@ -48,6 +54,7 @@ pub fn append(
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(err)?;
+    guard.check(&tx, path)?;
     let head = head(&tx, path, chain)?;
     let events = seal(chain, head.as_ref(), drafts, Timestamp::now())?;
     {
@@ -59,10 +66,11 @@ pub fn append(
                 });
             }
         }
+        let changes_before = tx.total_changes();
         let mut insert = tx.prepare_cached(INSERT).map_err(err)?;
         for event in &events {
             let c = &event.columns;
-            insert
+            let written = insert
                 .execute(params![
                     chain.as_str(),
                     seq_param(event.seq),
@@ -76,10 +84,33 @@ pub fn append(
                     c.once,
                 ])
                 .map_err(|e| insert_error(path, e, &event.columns))?;
+            if written != 1 {
+                return Err(foreign_write(path, event.seq, written));
+            }
+        }
+        // Rows changed by anything else (a trigger inserting, updating or
+        // deleting elsewhere) count here too; only our rows may change.
+        let changed = tx.total_changes() - changes_before;
+        if changed != events.len() as u64 {
+            return Err(foreign_write(path, events[0].seq, changed as usize));
         }
     }
     tx.commit().map_err(|e| sqlite_error(path, e, true))?;
     Ok(events)
+}
+
+/// An insert that did not change exactly our rows: something in the file
+/// (a trigger) acts on writes. The transaction is rolled back.
+fn foreign_write(path: &Path, seq: u64, written: usize) -> StoreError {
+    StoreError::Incompatible {
+        store: crate::error::STORE,
+        reason: format!(
+            "appending seq {seq} to {} changed {written} rows where syndicate wrote its own \
+             rows only: something in the file (a trigger) acts on writes; nothing was written, \
+             remove it or restore the file from a copy",
+            path.display()
+        ),
+    }
 }
 
 /// A unique violation on `once` means the key was taken (the check above
@@ -337,5 +368,42 @@ fn optional_text_of(
     match value(row, index, seq)? {
         ValueRef::Null => Ok(None),
         _ => text_of(row, index, column, seq).map(|s| Some(s.to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use syndicate_core::{Actor, EventKind};
+
+    use super::*;
+    use crate::schema::{Role, SqliteOptions, open_connection};
+
+    /// The second line of defence: even when the schema check passed (here,
+    /// the guard is captured after the trigger exists), an insert that a
+    /// trigger swallows is caught by counting the rows written.
+    #[test]
+    fn an_insert_a_trigger_swallows_is_caught_by_the_row_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let mut conn = open_connection(&path, &SqliteOptions::default(), Role::Writer).unwrap();
+        conn.execute_batch(
+            "CREATE TRIGGER swallow BEFORE INSERT ON events BEGIN SELECT RAISE(IGNORE); END",
+        )
+        .unwrap();
+        let guard = WriterGuard::capture(&conn, &path).unwrap();
+        let chain = ChainId::new("c").unwrap();
+        let draft = EventDraft::new(
+            "s",
+            EventKind::Annotation,
+            Actor::human("t"),
+            json!({"n": 1}),
+        );
+        let result = append(&mut conn, &guard, &path, &chain, &[draft]);
+        assert!(
+            matches!(&result, Err(StoreError::Incompatible { reason, .. }) if reason.contains("changed 0 rows")),
+            "got {result:?}"
+        );
+        assert_eq!(head(&conn, &path, &chain).unwrap(), None);
     }
 }

@@ -40,6 +40,14 @@ pub enum SqliteError {
     /// The store was opened read-only and was asked to append.
     #[error("store {} was opened read-only; open it with read_only = false to append", .0.display())]
     OpenedReadOnly(PathBuf),
+    /// The file at the store's path is no longer the one the store opened:
+    /// deleted, or replaced by another file (its device and inode differ).
+    #[error(
+        "database file {} was deleted or replaced since the store opened it; nothing was written: \
+         put the original file back or reopen the store",
+        .0.display()
+    )]
+    Replaced(PathBuf),
     /// The worker thread that owns a connection stopped.
     #[error("the sqlite worker thread stopped; reopen the store")]
     WorkerStopped,

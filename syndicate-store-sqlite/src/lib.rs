@@ -4,6 +4,7 @@
 
 pub mod blocking;
 mod error;
+mod guard;
 pub mod schema;
 mod store;
 mod tree;

@@ -6,10 +6,13 @@
 //! writing applies the missing migrations, in order, each in its own
 //! `BEGIN IMMEDIATE` transaction that also sets `user_version`, so a crash
 //! leaves the file at one version or the next, never between. A file with a
-//! newer version, another application's id, or other tables is refused
-//! without being changed.
+//! newer version, another application's id, or any schema object (table,
+//! index, view, trigger) that our migrations did not create, or created
+//! differently, is refused without being changed.
 
+use std::fmt;
 use std::path::Path;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
@@ -175,7 +178,111 @@ fn check_path(path: &Path, options: &SqliteOptions, role: Role) -> Result<(), St
 struct Found {
     version: i64,
     application_id: i64,
-    objects: i64,
+    objects: Vec<SchemaObject>,
+}
+
+/// One row of `sqlite_schema`: a table, index, view or trigger.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct SchemaObject {
+    kind: String,
+    name: String,
+    table: String,
+    sql: Option<String>,
+}
+
+impl fmt::Display for SchemaObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {:?}", self.kind, self.name)?;
+        if self.table != self.name {
+            write!(f, " on {:?}", self.table)?;
+        }
+        Ok(())
+    }
+}
+
+/// Every schema object of the file, in a fixed order. `sqlite_stat*`
+/// tables, which SQLite itself creates for `ANALYZE`, are left out: they
+/// only guide the query planner.
+pub(crate) fn schema_objects(conn: &Connection) -> rusqlite::Result<Vec<SchemaObject>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT type, name, tbl_name, sql FROM sqlite_schema \
+         WHERE name NOT LIKE 'sqlite\\_stat%' ESCAPE '\\' ORDER BY type, name",
+    )?;
+    stmt.query_map([], |row| {
+        Ok(SchemaObject {
+            kind: row.get(0)?,
+            name: row.get(1)?,
+            table: row.get(2)?,
+            sql: row.get(3)?,
+        })
+    })?
+    .collect()
+}
+
+/// The schema objects of each version, as SQLite records them after
+/// applying our migrations to an empty database: entry `v` is version `v`.
+fn expected_objects() -> &'static [Vec<SchemaObject>] {
+    static EXPECTED: OnceLock<Vec<Vec<SchemaObject>>> = OnceLock::new();
+    EXPECTED.get_or_init(|| {
+        let build = || -> rusqlite::Result<Vec<Vec<SchemaObject>>> {
+            let conn = Connection::open_in_memory()?;
+            let mut versions = vec![schema_objects(&conn)?];
+            for migration in MIGRATIONS {
+                conn.execute_batch(migration)?;
+                versions.push(schema_objects(&conn)?);
+            }
+            Ok(versions)
+        };
+        // Our own migrations on an in-memory database cannot fail; if they
+        // did, an empty expectation refuses every file rather than none.
+        build().unwrap_or_default()
+    })
+}
+
+/// The differences between a file's schema objects and those of `version`,
+/// one phrase each; empty when the file holds exactly our schema.
+pub(crate) fn schema_differences(found: &[SchemaObject], version: i64) -> Vec<String> {
+    let empty = Vec::new();
+    let expected = usize::try_from(version)
+        .ok()
+        .and_then(|v| expected_objects().get(v))
+        .unwrap_or(&empty);
+    let mut differences = Vec::new();
+    for object in found {
+        match expected
+            .iter()
+            .find(|e| e.kind == object.kind && e.name == object.name)
+        {
+            None => differences.push(format!("{object} that syndicate did not create")),
+            Some(ours) if ours != object => {
+                differences.push(format!("{object} that differs from syndicate's"));
+            }
+            Some(_) => {}
+        }
+    }
+    for object in expected {
+        if !found
+            .iter()
+            .any(|f| f.kind == object.kind && f.name == object.name)
+        {
+            differences.push(format!("no {object}"));
+        }
+    }
+    differences
+}
+
+/// The error for a file whose schema is not exactly ours.
+pub(crate) fn foreign_schema(path: &Path, differences: &[String]) -> StoreError {
+    StoreError::Incompatible {
+        store: STORE,
+        reason: format!(
+            "{} does not hold exactly syndicate's schema ({}); a store file may hold nothing \
+             else, since a trigger, view or index can change what is written or read: remove \
+             what was added, or restore the file from a copy (nothing was changed)",
+            path.display(),
+            differences.join("; ")
+        ),
+    }
 }
 
 fn inspect(conn: &Connection, path: &Path) -> Result<Found, StoreError> {
@@ -186,13 +293,7 @@ fn inspect(conn: &Connection, path: &Path) -> Result<Found, StoreError> {
     let application_id = conn
         .query_row("PRAGMA application_id", [], |r| r.get(0))
         .map_err(err)?;
-    let objects = conn
-        .query_row(
-            "SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(err)?;
+    let objects = schema_objects(conn).map_err(err)?;
     Ok(Found {
         version,
         application_id,
@@ -220,10 +321,16 @@ fn judge(found: &Found, path: &Path, options: &SqliteOptions) -> Result<bool, St
             found.version
         )));
     }
-    if found.version == 0 && found.objects > 0 {
+    if found.version == 0 && !found.objects.is_empty() {
         return Err(incompatible(format!(
             "{p} is a SQLite database of another application (it has tables but no syndicate schema); give the path of a syndicate store"
         )));
+    }
+    if found.version > 0 {
+        let differences = schema_differences(&found.objects, found.version);
+        if !differences.is_empty() {
+            return Err(foreign_schema(path, &differences));
+        }
     }
     if found.version == 0 && (!options.create || options.read_only) {
         return Err(incompatible(format!(

@@ -21,6 +21,7 @@ use tokio::sync::oneshot;
 
 use crate::blocking;
 use crate::error::{SqliteError, path_error};
+use crate::guard::WriterGuard;
 use crate::schema::{Role, SqliteOptions, open_connection};
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
@@ -147,7 +148,7 @@ pub struct SqliteStore {
     chain: ChainId,
     path: PathBuf,
     options: SqliteOptions,
-    writer: Option<Worker>,
+    writer: Option<(Worker, Arc<WriterGuard>)>,
     reader: Worker,
 }
 
@@ -184,15 +185,18 @@ impl SqliteStore {
         let writer = if options.read_only {
             None
         } else {
-            Some(
-                Worker::start(
-                    "syndicate-sqlite-writer",
-                    path.clone(),
-                    options.clone(),
-                    Role::Writer,
-                )
-                .await?,
+            let worker = Worker::start(
+                "syndicate-sqlite-writer",
+                path.clone(),
+                options.clone(),
+                Role::Writer,
             )
+            .await?;
+            let at = path.clone();
+            let guard = worker
+                .run(move |conn| WriterGuard::capture(conn, &at))
+                .await?;
+            Some((worker, Arc::new(guard)))
         };
         let reader = Worker::start(
             "syndicate-sqlite-reader",
@@ -242,15 +246,16 @@ impl EventStore for SqliteStore {
     }
 
     async fn append(&self, drafts: &[EventDraft]) -> Result<Vec<Event>, StoreError> {
-        let Some(writer) = &self.writer else {
+        let Some((writer, guard)) = &self.writer else {
             return Err(path_error(SqliteError::OpenedReadOnly(self.path.clone())));
         };
         if drafts.is_empty() {
             return Ok(Vec::new());
         }
         let (path, chain, drafts) = (self.path.clone(), self.chain.clone(), drafts.to_vec());
+        let guard = Arc::clone(guard);
         writer
-            .run_latency(move |conn| blocking::append(conn, &path, &chain, &drafts))
+            .run_latency(move |conn| blocking::append(conn, &guard, &path, &chain, &drafts))
             .await
     }
 
