@@ -281,7 +281,7 @@ impl EventStore for SqliteStore {
     }
 
     async fn put_tree_nodes(&self, nodes: &[(NodeId, Hash)]) -> Result<(), StoreError> {
-        let Some(writer) = &self.writer else {
+        let Some((writer, _)) = &self.writer else {
             // A read-only store keeps no cache; proofs read events instead.
             return Ok(());
         };
