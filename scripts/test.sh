@@ -23,6 +23,14 @@
 #                                    e.g. `"$SYNDICATE_TEST_PG_CTL" restart -m fast -w`;
 #   - stops the server and removes the directory on exit, failure included.
 #
+# Python: unless SYNDICATE_TEST_PYTHON is already set, the script creates a
+# throwaway virtualenv (removed on exit) with the PyPI packages the
+# cross-language tests need (`cryptography` for the independent verifier's
+# signature checks, `mcp` for the MCP proxy tests) and exports
+#       SYNDICATE_TEST_PYTHON        the virtualenv's python.
+# When it cannot be created, tests that need it skip with a message, and fail
+# under CI=true.
+#
 # With arguments, the script starts the server and runs them instead of the
 # checks, e.g. `scripts/test.sh cargo test -p syndicate-store-postgres`.
 #
@@ -33,6 +41,7 @@ cd "$(dirname "$0")/.."
 
 PG_DIR=""
 PG_CTL_CMD=""
+VENV_DIR=""
 
 log() { echo "== $*"; }
 
@@ -81,6 +90,32 @@ stop_postgres() {
     fi
 }
 
+cleanup() {
+    stop_postgres
+    if [ -n "$VENV_DIR" ] && [ -d "$VENV_DIR" ]; then
+        rm -rf "$VENV_DIR"
+    fi
+}
+
+# The PyPI packages the cross-language tests use, in a throwaway virtualenv.
+start_python() {
+    VENV_DIR=$(mktemp -d "${TMPDIR:-/tmp}/syndicate-venv.XXXXXX")
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
+    if python3 -m venv "$VENV_DIR" >"$VENV_DIR.log" 2>&1 \
+        && "$VENV_DIR/bin/python" -m pip install -q cryptography mcp >>"$VENV_DIR.log" 2>&1; then
+        export SYNDICATE_TEST_PYTHON="$VENV_DIR/bin/python"
+        log "python packages for the cross-language tests in $VENV_DIR"
+    else
+        echo "scripts/test.sh: could not create the test virtualenv (cryptography, mcp):" >&2
+        cat "$VENV_DIR.log" >&2 || true
+        if [ "${CI:-}" = "true" ]; then
+            exit 1
+        fi
+    fi
+    rm -f "$VENV_DIR.log"
+}
+
 start_postgres() {
     local initdb pg_isready port attempt deadline
     if ! initdb=$(find_pg_bin initdb); then
@@ -105,7 +140,7 @@ start_postgres() {
     if [ "$(id -u)" -eq 0 ]; then
         chown postgres: "$PG_DIR"
     fi
-    trap stop_postgres EXIT
+    trap cleanup EXIT
     trap 'exit 130' INT TERM
 
     as_owner "$initdb" -D "$PG_DIR/data" -A trust -U postgres -E UTF8 --no-locale \
@@ -155,6 +190,12 @@ if [ -z "${SYNDICATE_TEST_POSTGRES_URL:-}" ]; then
     start_postgres
 else
     log "using the PostgreSQL server at SYNDICATE_TEST_POSTGRES_URL"
+fi
+
+if [ -z "${SYNDICATE_TEST_PYTHON:-}" ]; then
+    start_python
+else
+    log "using the python at SYNDICATE_TEST_PYTHON"
 fi
 
 if [ "$#" -gt 0 ]; then
