@@ -4,8 +4,8 @@
 
 pub mod action;
 pub mod approvers;
-pub mod decision;
 pub mod checkpoint;
+pub mod decision;
 pub mod digest;
 pub mod event;
 pub mod format;
@@ -14,9 +14,9 @@ mod header;
 pub mod jcs;
 pub mod keys;
 pub mod memory;
+pub mod merkle;
 pub mod note;
 pub mod scan;
-pub mod merkle;
 pub mod seal;
 pub mod store;
 pub mod story;
