@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod action;
+pub mod annotation;
 pub mod approvers;
 pub mod checkpoint;
 pub mod decision;
