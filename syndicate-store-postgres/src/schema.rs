@@ -116,6 +116,7 @@ pub async fn migrate(pool: &PgPool) -> Result<MigrationReport, StoreError> {
             .await
             .map_err(error::read)?;
     }
+    check_objects(&mut tx).await?;
     tx.commit()
         .await
         .map_err(|e| error::map(e, error::Stage::Commit))?;
@@ -126,16 +127,18 @@ pub async fn migrate(pool: &PgPool) -> Result<MigrationReport, StoreError> {
 }
 
 /// Checks that the database holds exactly the schema this library uses,
-/// without changing anything.
+/// without changing anything: the current version, and on `events` and
+/// `heads` only our triggers, no rules and no row-level security.
 ///
 /// # Errors
-/// [`StoreError::Incompatible`] naming the version found and what to do;
-/// [`StoreError::Unavailable`] when the server cannot be reached.
+/// [`StoreError::Incompatible`] naming the version or the foreign objects
+/// found and what to do; [`StoreError::Unavailable`] when the server cannot
+/// be reached.
 pub async fn check(pool: &PgPool) -> Result<(), StoreError> {
     let mut conn = pool.acquire().await.map_err(error::read)?;
     let found = current_version(&mut conn).await?;
     match found {
-        v if v == SCHEMA_VERSION => Ok(()),
+        v if v == SCHEMA_VERSION => check_objects(&mut conn).await,
         v if v > SCHEMA_VERSION => Err(newer(v)),
         0 => Err(StoreError::Incompatible {
             store: STORE,
@@ -151,6 +154,79 @@ pub async fn check(pool: &PgPool) -> Result<(), StoreError> {
             ),
         }),
     }
+}
+
+/// Our triggers, by table: each present, enabled, and calling our function.
+const OUR_TRIGGERS: &[(&str, &str)] = &[
+    ("events", "events_append_only"),
+    ("events", "events_no_truncate"),
+];
+
+/// Refuses a database whose `events` or `heads` carries anything the store
+/// does not rely on: a trigger, rule or row-level security policy that is
+/// not ours can drop, rewrite or hide rows while every statement reports
+/// success. The tables must be plain tables.
+async fn check_objects(conn: &mut sqlx::PgConnection) -> Result<(), StoreError> {
+    let found: Vec<String> = sqlx::query_scalar(
+        "WITH t(name, oid) AS (
+            VALUES ('events', to_regclass('events')::oid), ('heads', to_regclass('heads')::oid)
+        )
+        SELECT format('%s is not a plain table (relkind %s)', t.name, c.relkind)
+            FROM t JOIN pg_class c ON c.oid = t.oid WHERE c.relkind <> 'r'
+        UNION ALL
+        SELECT format('%s has row-level security enabled', t.name)
+            FROM t JOIN pg_class c ON c.oid = t.oid
+            WHERE c.relrowsecurity OR c.relforcerowsecurity
+        UNION ALL
+        SELECT format('policy %I on %s', p.polname, t.name)
+            FROM t JOIN pg_policy p ON p.polrelid = t.oid
+        UNION ALL
+        SELECT format('rule %I on %s', r.rulename, t.name)
+            FROM t JOIN pg_rewrite r ON r.ev_class = t.oid
+        UNION ALL
+        SELECT format('trigger %I on %s%s', g.tgname, t.name,
+                      CASE WHEN g.tgenabled <> 'O' THEN ' (disabled)'
+                           WHEN p.proname <> 'syndicate_events_append_only' THEN ' (calling '
+                                || p.proname || ')'
+                           ELSE '' END)
+            FROM t JOIN pg_trigger g ON g.tgrelid = t.oid
+            JOIN pg_proc p ON p.oid = g.tgfoid
+            WHERE NOT g.tgisinternal
+        UNION ALL
+        SELECT format('missing trigger %s on %s', o.trigger, o.name)
+            FROM unnest($1::text[], $2::text[]) AS o(name, trigger)
+            WHERE NOT EXISTS (SELECT 1 FROM pg_trigger g
+                WHERE g.tgrelid = to_regclass(o.name)::oid AND g.tgname = o.trigger)
+        UNION ALL
+        SELECT format('missing table %s', t.name) FROM t WHERE t.oid IS NULL
+        ORDER BY 1",
+    )
+    .bind(OUR_TRIGGERS.iter().map(|(t, _)| *t).collect::<Vec<_>>())
+    .bind(OUR_TRIGGERS.iter().map(|(_, g)| *g).collect::<Vec<_>>())
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(error::read)?;
+    let foreign: Vec<String> = found
+        .into_iter()
+        .filter(|f| {
+            // Our own triggers, enabled and calling our function, are expected.
+            !OUR_TRIGGERS
+                .iter()
+                .any(|(table, trigger)| *f == format!("trigger {trigger} on {table}"))
+        })
+        .collect();
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    Err(StoreError::Incompatible {
+        store: STORE,
+        reason: format!(
+            "the store's tables carry what syndicate did not create ({}); a trigger, rule or \
+             policy can drop, rewrite or hide events while every statement reports success: \
+             remove it (nothing was changed)",
+            foreign.join("; ")
+        ),
+    })
 }
 
 fn newer(found: i32) -> StoreError {

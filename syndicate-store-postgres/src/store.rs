@@ -246,7 +246,9 @@ impl PostgresStore {
             request_ids.push(event.columns.request_id.as_deref());
             onces.push(event.columns.once.as_deref());
         }
-        sqlx::query(
+        // Both counts are checked: a trigger, rule or policy that drops a
+        // row while the statement succeeds must not go unnoticed.
+        let (inserted, moved): (i64, i64) = sqlx::query_as(
             "WITH inserted AS (
                 INSERT INTO events
                     (chain, seq, hash, canonical, at, session, kind, actor, request_id, once)
@@ -256,8 +258,10 @@ impl PostgresStore {
                             $8::text[], $9::text[], $10::text[])
                     AS u(seq, hash, canonical, session, kind, actor, request_id, once)
                 RETURNING 1
+            ), moved AS (
+                UPDATE heads SET seq = $11, hash = $12, at = $2 WHERE chain = $1 RETURNING 1
             )
-            UPDATE heads SET seq = $11, hash = $12, at = $2 WHERE chain = $1",
+            SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM moved)",
         )
         .bind(self.chain.as_str())
         .bind(at)
@@ -271,9 +275,22 @@ impl PostgresStore {
         .bind(&onces)
         .bind(seq_to_i64(last.seq).map_err(AppendFailure::Store)?)
         .bind(last.hash.to_string())
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await
         .map_err(before)?;
+        if inserted != events.len() as i64 || moved != 1 {
+            // Dropping the transaction rolls it back: nothing is written.
+            return Err(AppendFailure::Store(StoreError::Incompatible {
+                store: STORE,
+                reason: format!(
+                    "appending {} events wrote {inserted} rows to events and {moved} to heads \
+                     of chain {}: a trigger, rule or policy on the store's tables changes what is \
+                     written; nothing was written, remove it",
+                    events.len(),
+                    self.chain
+                ),
+            }));
+        }
         tx.commit()
             .await
             .map_err(|e| AppendFailure::Driver(e, Stage::Commit))?;

@@ -351,3 +351,52 @@ async fn events_refuse_update_and_delete() {
     assert!(store.verify().await.unwrap().is_intact());
     assert_eq!(store.head().await.unwrap().unwrap().seq, 0);
 }
+
+/// Issue class: a store file (database) carries nothing of someone else's.
+/// A trigger that swallows inserts, a rule that rewrites them, or a
+/// row-level security policy that hides rows is refused on open, and the
+/// events already there are left as they were.
+#[tokio::test]
+async fn refuses_foreign_triggers_rules_and_policies_on_open() {
+    let foreign = [
+        (
+            "swallow",
+            "CREATE FUNCTION swallow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+             CREATE TRIGGER swallow BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION swallow()",
+            "trigger swallow on events",
+        ),
+        (
+            "rewrite",
+            "CREATE RULE rewrite AS ON INSERT TO events DO INSTEAD NOTHING",
+            "rule rewrite on events",
+        ),
+        (
+            "hide",
+            "ALTER TABLE events ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY hide ON events USING (seq < 1)",
+            "row-level security",
+        ),
+    ];
+    for (name, ddl, expected) in foreign {
+        let db = format!("refuses_foreign_{name}");
+        let Some(url) = fresh_database(&db).await else {
+            return;
+        };
+        let store = PostgresStore::open(&url, chain("c")).await.unwrap();
+        store.append_one(note(0)).await.unwrap();
+        drop(store);
+        let mut conn = admin(&url).await;
+        sqlx::raw_sql(ddl).execute(&mut conn).await.unwrap();
+
+        let result = PostgresStore::open(&url, chain("c")).await;
+        assert!(
+            matches!(&result, Err(StoreError::Incompatible { reason, .. }) if reason.contains(expected)),
+            "{name}: {result:?}"
+        );
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(rows, 1, "{name}: the events already there are untouched");
+    }
+}
