@@ -7,6 +7,8 @@ use clap::{Parser, Subcommand};
 use syndicate_cli::commands::action::{self, ActionCommand};
 use syndicate_cli::commands::approve::{self, ApproveArgs, DenyArgs, ShowArgs, SubmitArgs};
 use syndicate_cli::commands::audit::{self, AuditCommand};
+use syndicate_cli::commands::evidence::annotate::{self, AnnotateArgs};
+use syndicate_cli::commands::evidence::git::{self, GitCommand};
 use syndicate_cli::commands::key::{self, KeyCommand};
 use syndicate_cli::commands::store::{self, StoreCommand};
 use syndicate_cli::exit::CommandResult;
@@ -41,6 +43,12 @@ enum Command {
     /// Store administration: create or upgrade a store's schema.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Record a review, test run, deployment, rollback or correction of a
+    /// change, as a new event.
+    Annotate(AnnotateArgs),
+    /// Link commits to requests through their `Syndicate-Request:` trailers.
+    #[command(subcommand)]
+    Git(GitCommand),
 }
 
 fn run(cli: &Cli) -> CommandResult {
@@ -53,6 +61,8 @@ fn run(cli: &Cli) -> CommandResult {
         Command::Audit(command) => audit::run(command),
         Command::Key(command) => key::run(command),
         Command::Store(command) => store::run(command),
+        Command::Annotate(args) => annotate::run(args),
+        Command::Git(command) => git::run(command),
     }
 }
 

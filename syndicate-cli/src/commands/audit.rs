@@ -34,6 +34,9 @@ pub enum AuditCommand {
     /// Summarize a chain for an auditor: integrity, story, policies, who
     /// approved what, what ran, what was refused. Exit 1 when it does not verify.
     Report(super::report::ReportArgs),
+    /// Evidence for auditors: changes, replay, commits, checks.
+    #[command(flatten)]
+    Evidence(super::evidence::AuditEvidence),
 }
 
 /// `syndicate audit verify`.
@@ -124,6 +127,9 @@ pub struct QueryArgs {
 /// unreadable; a usage [`Failure`] (exit 2) for bad arguments or a store or
 /// file that cannot be opened or read.
 pub fn run(command: &AuditCommand) -> CommandResult {
+    if let AuditCommand::Evidence(command) = command {
+        return super::evidence::run_audit(command);
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -134,6 +140,7 @@ pub fn run(command: &AuditCommand) -> CommandResult {
             AuditCommand::Export(args) => export(args).await,
             AuditCommand::Query(args) => query(args).await,
             AuditCommand::Report(args) => super::report::run(args).await,
+            AuditCommand::Evidence(_) => Ok(()),
         }
     })
 }

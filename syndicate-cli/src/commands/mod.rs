@@ -3,6 +3,7 @@
 pub mod action;
 pub mod approve;
 pub mod audit;
+pub mod evidence;
 pub mod input;
 pub mod key;
 pub mod report;

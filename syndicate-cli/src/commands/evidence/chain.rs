@@ -1,0 +1,589 @@
+//! The verified chain, read once, as one [`Change`] per request: the only
+//! place where the evidence commands decode event bodies.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use serde_json::Value;
+use syndicate_core::annotation::{
+    Annotation, CommitLink, Correction, Deployment, Detail, Review, Rollback, TestRun,
+};
+use syndicate_core::gate::{
+    ApprovalRefusedBody, ApprovedBody, CompletedBody, DeniedBody, MismatchBody, ModelInfo,
+    PolicyActivatedBody, ProposedBody, RejectedBody, body_of,
+};
+use syndicate_core::verify::VERIFY_PAGE;
+use syndicate_core::{
+    ChainId, Digest, Event, EventKind, EventStore, PolicyRef, StoreError, Timestamp, Verifier,
+};
+
+use crate::exit::Failure;
+
+/// What verification found, printed at the top of every report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Integrity {
+    /// Always `intact`: a chain that does not verify is refused.
+    pub verdict: &'static str,
+    /// The chain.
+    pub chain: String,
+    /// Events verified.
+    pub events: u64,
+    /// Seq of the head, `null` for an empty chain.
+    pub head_seq: Option<u64>,
+    /// Hash of the head.
+    pub head_hash: Option<Digest>,
+    /// `at` of the first event.
+    pub first_at: Option<String>,
+    /// `at` of the head.
+    pub last_at: Option<String>,
+}
+
+/// An event of a change, for replay and for the seq range.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    /// Seq.
+    pub seq: u64,
+    /// Hash.
+    pub hash: Digest,
+    /// Kind.
+    pub kind: String,
+    /// When it was sealed.
+    pub at: String,
+    /// Its actor id.
+    pub actor: String,
+    /// The body, as recorded.
+    #[serde(skip)]
+    pub body: Value,
+}
+
+/// One approval.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApprovalRow {
+    /// Who.
+    pub approver: String,
+    /// When (sealed).
+    pub at: String,
+    /// `human` or `policy`.
+    pub method: String,
+    /// Whether it approved the proposed digest.
+    pub digest_matches: bool,
+    /// When it stops being usable.
+    pub expires_at: Option<String>,
+    /// Approver's comment.
+    pub comment: Option<String>,
+    /// `unsigned`: approvals carry no signature in format v1.
+    pub signature: &'static str,
+    /// Seq of the approval.
+    pub seq: u64,
+    /// Its hash.
+    pub hash: Digest,
+}
+
+/// A refusal, denial or drift attempt.
+#[derive(Debug, Clone, Serialize)]
+pub struct Refusal {
+    /// The event kind.
+    pub kind: String,
+    /// Reason code or reason text.
+    pub reason: String,
+    /// Who (denier, approver refused, or `gate`).
+    pub by: String,
+    /// When.
+    pub at: String,
+    /// Seq.
+    pub seq: u64,
+}
+
+/// The completion of a change.
+#[derive(Debug, Clone, Serialize)]
+pub struct Completion {
+    /// `succeeded` or `failed`.
+    pub outcome: String,
+    /// Exit code.
+    pub exit_code: Option<i64>,
+    /// Result digest.
+    pub result_digest: Option<Digest>,
+    /// Error text.
+    pub error: Option<String>,
+    /// When.
+    pub at: String,
+    /// Seq.
+    pub seq: u64,
+}
+
+/// An annotation of a change.
+#[derive(Debug, Clone, Serialize)]
+pub struct Note<T> {
+    /// Who wrote it.
+    pub author: String,
+    /// When.
+    pub at: String,
+    /// Its seq.
+    pub seq: u64,
+    /// Its hash.
+    pub hash: Digest,
+    /// The seq it refers to.
+    pub refers_to_seq: u64,
+    /// Free text.
+    pub note: Option<String>,
+    /// What it says.
+    #[serde(flatten)]
+    pub detail: T,
+}
+
+/// Everything the chain says about one request.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    /// The request.
+    pub request_id: String,
+    /// When it was proposed.
+    pub proposed_at: String,
+    /// Who proposed it.
+    pub requester: String,
+    /// Its session.
+    pub session: String,
+    /// The model.
+    pub model: Option<ModelInfo>,
+    /// The prompt.
+    pub prompt: Option<String>,
+    /// The trigger.
+    pub trigger: Option<String>,
+    /// The agent's reasoning.
+    pub reasoning: Option<String>,
+    /// Alternatives it considered.
+    pub alternatives: Vec<String>,
+    /// The tool.
+    pub tool: String,
+    /// The target.
+    pub target: Option<String>,
+    /// The canonical action.
+    pub action: Value,
+    /// Its digest.
+    pub action_digest: Digest,
+    /// Risk tier.
+    pub risk: String,
+    /// Policy decision.
+    pub decision: String,
+    /// Rule.
+    pub rule: Option<String>,
+    /// Approvals required.
+    pub approvals_required: u32,
+    /// Control tags.
+    pub controls: Vec<String>,
+    /// The policy in force when proposed.
+    pub policy: Option<PolicyRef>,
+    /// Outcome (see FORMAT.md).
+    pub outcome: String,
+    /// Approvals, in order.
+    pub approvals: Vec<ApprovalRow>,
+    /// Denial, refused approvals, refused executions and drift attempts.
+    pub refusals: Vec<Refusal>,
+    /// Number of `execution.digest_mismatch` events.
+    pub drift_attempts: u32,
+    /// Seq of `execution.started`.
+    pub started_seq: Option<u64>,
+    /// When it started.
+    pub started_at: Option<String>,
+    /// The completion.
+    pub completion: Option<Completion>,
+    /// Test runs.
+    pub tests: Vec<Note<TestRun>>,
+    /// Reviews.
+    pub reviews: Vec<Note<Review>>,
+    /// Deployments.
+    pub deployments: Vec<Note<Deployment>>,
+    /// Commits linked.
+    pub commits: Vec<Note<CommitLink>>,
+    /// Rollbacks.
+    pub rollbacks: Vec<Note<Rollback>>,
+    /// Corrections.
+    pub corrections: Vec<Note<Correction>>,
+    /// Seq of the first event of the request.
+    pub first_seq: u64,
+    /// Seq of the last.
+    pub last_seq: u64,
+    /// Every event about it, in order (for replay).
+    #[serde(skip)]
+    pub steps: Vec<Step>,
+}
+
+impl Change {
+    /// Earliest `expires_at` among approvals of the proposed digest.
+    pub fn expires_at(&self) -> Option<&str> {
+        self.approvals
+            .iter()
+            .filter(|a| a.digest_matches)
+            .filter_map(|a| a.expires_at.as_deref())
+            .min()
+    }
+}
+
+/// A `policy.activated` event.
+#[derive(Debug, Clone)]
+pub struct Activation {
+    /// Its seq.
+    pub seq: u64,
+    /// The policy.
+    pub policy: PolicyRef,
+    /// The document.
+    pub document: Value,
+}
+
+/// The verified chain as changes.
+#[derive(Debug, Clone)]
+pub struct Evidence {
+    /// The verdict.
+    pub integrity: Integrity,
+    /// Changes in proposal order.
+    pub changes: Vec<Change>,
+    /// Policies activated, in order.
+    pub activations: Vec<Activation>,
+    /// Every typed annotation with the request it is about, for `audit commits`.
+    pub annotation_count: u64,
+}
+
+/// Reads and verifies the whole chain in one pass (up to the head it had
+/// when reading started), then builds the changes.
+///
+/// # Errors
+/// A broken [`Failure`] (exit 1) naming the first bad seq when the chain
+/// does not verify: nothing is reported from a chain that does not verify.
+/// A usage failure when it cannot be read.
+pub async fn load(store: &dyn EventStore, what: &str) -> Result<Evidence, Failure> {
+    let chain = store.chain().clone();
+    let cannot = |e: StoreError| match e {
+        StoreError::Corrupt { seq, reason, .. } => Failure::broken(format!(
+            "the chain does not verify: row {seq} is unreadable ({reason}); no {what} from a chain that does not verify"
+        )),
+        e => Failure::usage(format!("cannot read the store: {e}")),
+    };
+    let head = store.head().await.map_err(cannot)?;
+    let mut verifier = Verifier::new(chain.clone());
+    let mut events = Vec::new();
+    let bar = progress(head.as_ref().map_or(0, |h| h.seq + 1), "verifying");
+    if let Some(head) = &head {
+        let mut next = 0;
+        while next <= head.seq {
+            let limit = usize::try_from(head.seq - next + 1)
+                .unwrap_or(usize::MAX)
+                .min(VERIFY_PAGE);
+            let page = store.read(next, limit).await.map_err(cannot)?;
+            let Some(last) = page.last() else { break };
+            next = last.seq + 1;
+            for event in page {
+                if let Err(v) = verifier.check(&event) {
+                    bar.finish_and_clear();
+                    return Err(Failure::broken(format!(
+                        "the chain does not verify: first bad seq {}, {} check; no {what} from a chain that does not verify (run `syndicate audit verify`)",
+                        v.seq, v.check
+                    )));
+                }
+                events.push(event);
+            }
+            bar.set_position(next);
+        }
+    }
+    bar.finish_and_clear();
+    let summary = verifier.report(None).summary;
+    let integrity = Integrity {
+        verdict: "intact",
+        chain: chain.as_str().to_owned(),
+        events: summary.events,
+        head_seq: summary.head.as_ref().map(|h| h.seq),
+        head_hash: summary.head.as_ref().map(|h| h.hash),
+        first_at: summary.first_at.map(|t| t.to_string()),
+        last_at: summary.head.as_ref().map(|h| h.at.to_string()),
+    };
+    build(integrity, &events, &chain)
+}
+
+/// A progress bar on standard error when it is a terminal; hidden otherwise.
+pub fn progress(len: u64, message: &'static str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() || len < 10_000 {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len).with_message(message);
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} events ({per_sec}, {eta})")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn malformed(event: &Event, e: impl std::fmt::Display) -> Failure {
+    Failure::broken(format!(
+        "event {} ({}) has a body that cannot be read: {e}; run `syndicate audit verify`",
+        event.seq, event.columns.kind
+    ))
+}
+
+fn step(event: &Event, body: Value) -> Step {
+    Step {
+        seq: event.seq,
+        hash: event.hash,
+        kind: event.columns.kind.clone(),
+        at: event.columns.at.clone(),
+        actor: event.columns.actor.clone(),
+        body,
+    }
+}
+
+fn note<T>(event: &Event, a: &Annotation, detail: T) -> Note<T> {
+    Note {
+        author: event.columns.actor.clone(),
+        at: event.columns.at.clone(),
+        seq: event.seq,
+        hash: event.hash,
+        refers_to_seq: a.refers_to.seq,
+        note: a.note.clone(),
+        detail,
+    }
+}
+
+fn build(integrity: Integrity, events: &[Event], _chain: &ChainId) -> Result<Evidence, Failure> {
+    let mut changes: Vec<Change> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    // Seq of every event about a request -> that change.
+    let mut of_seq: HashMap<u64, usize> = HashMap::new();
+    let mut activations = Vec::new();
+    let mut annotation_count = 0;
+    for event in events {
+        let envelope = event.envelope().map_err(|e| malformed(event, e))?;
+        let kind = envelope.kind;
+        if kind == EventKind::PolicyActivated {
+            let body: PolicyActivatedBody = body_of(event).map_err(|e| malformed(event, e))?;
+            activations.push(Activation {
+                seq: event.seq,
+                policy: body.policy,
+                document: body.document,
+            });
+            continue;
+        }
+        if kind == EventKind::ActionProposed {
+            let p: ProposedBody = body_of(event).map_err(|e| malformed(event, e))?;
+            let context = p.context.clone().unwrap_or_default();
+            let tool = p
+                .action
+                .get("tool")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let target = p
+                .action
+                .get("target")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            let change = Change {
+                request_id: p.request_id.clone(),
+                proposed_at: event.columns.at.clone(),
+                requester: p.requester.clone(),
+                session: event.columns.session.clone(),
+                model: p.model.clone(),
+                prompt: context.prompt,
+                trigger: context.trigger,
+                reasoning: context.reasoning,
+                alternatives: context.alternatives,
+                tool,
+                target,
+                action: p.action.clone(),
+                action_digest: p.action_digest,
+                risk: p.risk_tier.as_str().to_owned(),
+                decision: serde_json::to_value(p.decision)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                rule: p.rule.clone(),
+                approvals_required: p.approvals_required.max(1),
+                controls: p.controls.clone(),
+                policy: envelope.policy.clone(),
+                outcome: String::new(),
+                approvals: Vec::new(),
+                refusals: Vec::new(),
+                drift_attempts: 0,
+                started_seq: None,
+                started_at: None,
+                completion: None,
+                tests: Vec::new(),
+                reviews: Vec::new(),
+                deployments: Vec::new(),
+                commits: Vec::new(),
+                rollbacks: Vec::new(),
+                corrections: Vec::new(),
+                first_seq: event.seq,
+                last_seq: event.seq,
+                steps: vec![step(event, envelope.body.clone())],
+            };
+            index.entry(p.request_id).or_insert(changes.len());
+            of_seq.insert(event.seq, changes.len());
+            changes.push(change);
+            continue;
+        }
+        let request = if kind == EventKind::Annotation {
+            annotation_count += 1;
+            // A correction may name no request: it is about the event it refers to.
+            let a = Annotation::of_event(event).ok();
+            let by_ref = a
+                .as_ref()
+                .and_then(|a| of_seq.get(&a.refers_to.seq).copied());
+            envelope
+                .request_id()
+                .and_then(|id| index.get(id).copied())
+                .or(by_ref)
+        } else {
+            envelope.request_id().and_then(|id| index.get(id).copied())
+        };
+        let Some(i) = request else { continue };
+        of_seq.insert(event.seq, i);
+        let c = &mut changes[i];
+        c.last_seq = event.seq;
+        c.steps.push(step(event, envelope.body.clone()));
+        let at = event.columns.at.clone();
+        match kind {
+            EventKind::ActionApproved => {
+                let b: ApprovedBody = body_of(event).map_err(|e| malformed(event, e))?;
+                c.approvals.push(ApprovalRow {
+                    digest_matches: b.action_digest == c.action_digest,
+                    approver: b.approver,
+                    at,
+                    method: serde_json::to_value(b.method)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    expires_at: b.expires_at.map(|t: Timestamp| t.to_string()),
+                    comment: b.comment,
+                    signature: "unsigned",
+                    seq: event.seq,
+                    hash: event.hash,
+                });
+            }
+            EventKind::ActionDenied => {
+                let b: DeniedBody = body_of(event).map_err(|e| malformed(event, e))?;
+                c.refusals.push(Refusal {
+                    kind: event.columns.kind.clone(),
+                    reason: b.reason,
+                    by: b.by,
+                    at,
+                    seq: event.seq,
+                });
+            }
+            EventKind::ApprovalRefused => {
+                let b: ApprovalRefusedBody = body_of(event).map_err(|e| malformed(event, e))?;
+                c.refusals.push(Refusal {
+                    kind: event.columns.kind.clone(),
+                    reason: b.reason,
+                    by: b.approver,
+                    at,
+                    seq: event.seq,
+                });
+            }
+            EventKind::ExecutionRejected => {
+                let b: RejectedBody = body_of(event).map_err(|e| malformed(event, e))?;
+                c.refusals.push(Refusal {
+                    kind: event.columns.kind.clone(),
+                    reason: b.reason,
+                    by: event.columns.actor.clone(),
+                    at,
+                    seq: event.seq,
+                });
+            }
+            EventKind::ExecutionDigestMismatch => {
+                let b: MismatchBody = body_of(event).map_err(|e| malformed(event, e))?;
+                c.drift_attempts += 1;
+                c.refusals.push(Refusal {
+                    kind: event.columns.kind.clone(),
+                    reason: format!("digest_mismatch: tried {}", b.executed_digest),
+                    by: event.columns.actor.clone(),
+                    at,
+                    seq: event.seq,
+                });
+            }
+            EventKind::ExecutionStarted => {
+                c.started_seq.get_or_insert(event.seq);
+                c.started_at.get_or_insert(at);
+            }
+            EventKind::ExecutionCompleted => {
+                let b: CompletedBody = body_of(event).map_err(|e| malformed(event, e))?;
+                c.completion = Some(Completion {
+                    outcome: serde_json::to_value(b.outcome)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    exit_code: b.exit_code,
+                    result_digest: b.result_digest,
+                    error: b.error,
+                    at,
+                    seq: event.seq,
+                });
+            }
+            EventKind::Annotation => {
+                // Untyped annotations stay in the replay only.
+                let Ok(a) = Annotation::of_event(event) else {
+                    continue;
+                };
+                match &a.detail {
+                    Detail::Review(d) => c.reviews.push(note(event, &a, d.clone())),
+                    Detail::Test(d) => c.tests.push(note(event, &a, d.clone())),
+                    Detail::Deployment(d) => c.deployments.push(note(event, &a, d.clone())),
+                    Detail::Commit(d) => c.commits.push(note(event, &a, d.clone())),
+                    Detail::Rollback(d) => c.rollbacks.push(note(event, &a, d.clone())),
+                    Detail::Correction(d) => c.corrections.push(note(event, &a, d.clone())),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    for c in &mut changes {
+        c.outcome = outcome(c).to_owned();
+    }
+    Ok(Evidence {
+        integrity,
+        changes,
+        activations,
+        annotation_count,
+    })
+}
+
+/// The outcome of a change, from its events (first that applies):
+/// `succeeded`/`failed` (completed), `running` (started, not completed),
+/// `denied`, `expired` (an execution refused as expired), `refused` (another
+/// refused execution or a drift attempt, not run), `approved` (approved,
+/// not run), `pending`.
+fn outcome(c: &Change) -> &'static str {
+    if let Some(done) = &c.completion {
+        return if done.outcome == "succeeded" {
+            "succeeded"
+        } else {
+            "failed"
+        };
+    }
+    if c.started_seq.is_some() {
+        return "running";
+    }
+    if c.refusals.iter().any(|r| r.kind == "action.denied") {
+        return "denied";
+    }
+    let rejected = |code: &str| {
+        c.refusals
+            .iter()
+            .any(|r| r.kind == "execution.rejected" && r.reason == code)
+    };
+    if rejected("expired") {
+        return "expired";
+    }
+    if c.refusals
+        .iter()
+        .any(|r| r.kind == "execution.rejected" || r.kind == "execution.digest_mismatch")
+    {
+        return "refused";
+    }
+    let approvers = c.approvals.iter().filter(|a| a.digest_matches).count();
+    if approvers >= c.approvals_required as usize {
+        "approved"
+    } else {
+        "pending"
+    }
+}

@@ -1,0 +1,162 @@
+//! The auditor's evidence: `syndicate audit changes|replay|commits|checks`,
+//! `syndicate annotate` and `syndicate git link`.
+//!
+//! Every report is built from the verified chain only: the chain is read
+//! and verified in one pass, and a chain that does not verify is refused
+//! (exit 1, naming the first bad seq) rather than reported on.
+
+pub mod annotate;
+pub mod chain;
+pub mod changes;
+pub mod checks;
+pub mod git;
+pub mod replay;
+
+use std::io::Write;
+use std::sync::Arc;
+
+use clap::{Args, Subcommand, ValueEnum};
+use syndicate_core::{ChainId, EventStore};
+
+use crate::exit::{CommandResult, Failure};
+use crate::store_url::{Access, StoreUrl, open};
+
+/// The evidence subcommands of `syndicate audit`.
+#[derive(Debug, Subcommand)]
+// Parsed once per process: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum AuditEvidence {
+    /// One row per change (request) from the verified chain, filtered and
+    /// sampled, as a table, CSV, JSON or Markdown. Exit 1 when the chain
+    /// does not verify.
+    Changes(ChangesArgs),
+    /// One change event by event, for a person, with every seq and hash.
+    Replay(replay::ReplayArgs),
+    /// The commits of a git range with their requests; exit 1 when any
+    /// commit has no trail.
+    Commits(git::CommitsArgs),
+    /// Named compliance checks; exit 1 when any finds something.
+    Checks(checks::ChecksArgs),
+}
+
+/// Where the chain is.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// The store, e.g. `sqlite:audit.db`.
+    #[arg(long, value_name = "URL")]
+    pub store: String,
+    /// The chain; needed only when the store holds several.
+    #[arg(long)]
+    pub chain: Option<String>,
+}
+
+impl StoreArgs {
+    /// Opens the store.
+    ///
+    /// # Errors
+    /// A usage failure for a bad URL or chain, or a store that cannot be opened.
+    pub async fn open(&self, access: Access) -> Result<Arc<dyn EventStore>, Failure> {
+        let url: StoreUrl = self.store.parse().map_err(Failure::usage)?;
+        let chain = self
+            .chain
+            .as_deref()
+            .map(ChainId::new)
+            .transpose()
+            .map_err(|e| Failure::usage(format!("--chain: {e}")))?;
+        open(&url, chain.as_ref(), access).await
+    }
+}
+
+/// Text or JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TextFormat {
+    /// For a person.
+    Text,
+    /// For a script.
+    Json,
+}
+
+/// `syndicate audit changes`.
+#[derive(Debug, Args)]
+pub struct ChangesArgs {
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Which changes.
+    #[command(flatten)]
+    pub filters: changes::Filters,
+    /// Draw a reproducible random sample of this many changes.
+    #[arg(long, value_name = "N")]
+    pub sample: Option<usize>,
+    /// The sample's seed (any text); required with --sample.
+    #[arg(long, value_name = "S", requires = "sample")]
+    pub seed: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: changes::ChangesFormat,
+}
+
+/// Runs an evidence subcommand of `syndicate audit`.
+///
+/// # Errors
+/// Exit 1 when the chain does not verify or a check fails; exit 2 for bad
+/// input or an unusable store.
+pub fn run_audit(command: &AuditEvidence) -> CommandResult {
+    block_on(async {
+        match command {
+            AuditEvidence::Changes(args) => run_changes(args).await,
+            AuditEvidence::Replay(args) => replay::run(args).await,
+            AuditEvidence::Commits(args) => git::commits(args).await,
+            AuditEvidence::Checks(args) => checks::run(args).await,
+        }
+    })
+}
+
+/// Runs a future on a fresh current-thread runtime.
+///
+/// # Errors
+/// What the future returns; a usage failure when no runtime can start.
+pub fn block_on<F: Future<Output = CommandResult>>(future: F) -> CommandResult {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::usage(format!("cannot start the async runtime: {e}")))?
+        .block_on(future)
+}
+
+async fn run_changes(args: &ChangesArgs) -> CommandResult {
+    args.filters.validate()?;
+    if args.sample.is_some() && args.seed.is_none() {
+        return Err(Failure::usage(
+            "--sample needs --seed S so the sample can be drawn again",
+        ));
+    }
+    let store = args.store.open(Access::ReadOnly).await?;
+    let evidence = chain::load(store.as_ref(), "report").await?;
+    let rows: Vec<_> = evidence
+        .changes
+        .iter()
+        .filter(|c| args.filters.keep(c))
+        .cloned()
+        .collect();
+    let matched = rows.len();
+    let (rows, sample) = match (args.sample, &args.seed) {
+        (Some(n), Some(seed)) => (
+            changes::sample(rows, n, seed),
+            Some(changes::SampleDoc { n, seed }),
+        ),
+        _ => (rows, None),
+    };
+    let mut out = std::io::stdout().lock();
+    changes::render(
+        &mut out,
+        args.format,
+        &evidence,
+        &args.filters,
+        sample,
+        matched,
+        &rows,
+    )?;
+    out.flush()
+        .map_err(|e| Failure::usage(format!("cannot write standard output: {e}")))
+}
