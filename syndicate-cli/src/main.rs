@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use syndicate_cli::commands::action::{self, ActionCommand};
+use syndicate_cli::commands::agents::{self, HookCommand, ProxyArgs};
 use syndicate_cli::commands::approve::{self, ApproveArgs, DenyArgs, ShowArgs};
 use syndicate_cli::commands::audit::{self, AuditCommand};
 use syndicate_cli::commands::store::{self, StoreCommand};
@@ -35,6 +36,11 @@ enum Command {
     /// Store administration: create or upgrade a store's schema.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Claude Code and Codex hooks (exit 2 blocks the call), and installing them.
+    #[command(subcommand)]
+    Hook(HookCommand),
+    /// Gate an MCP server's tools/call: `syndicate mcp-proxy -- SERVER_COMMAND [ARGS...]`.
+    McpProxy(ProxyArgs),
 }
 
 fn run(cli: &Cli) -> CommandResult {
@@ -45,11 +51,16 @@ fn run(cli: &Cli) -> CommandResult {
         Command::Show(args) => approve::show(args),
         Command::Audit(command) => audit::run(command),
         Command::Store(command) => store::run(command),
+        Command::McpProxy(args) => agents::mcp_proxy(args),
+        Command::Hook(_) => unreachable!("hooks exit through agents::hook"),
     }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Hook(command) = &cli.command {
+        return agents::hook(command);
+    }
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
