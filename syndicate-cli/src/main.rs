@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use syndicate_cli::commands::action::{self, ActionCommand};
+use syndicate_cli::commands::agents::{self, HookCommand, ProxyArgs};
 use syndicate_cli::commands::approve::{self, ApproveArgs, DenyArgs, ShowArgs, SubmitArgs};
 use syndicate_cli::commands::audit::{self, AuditCommand};
 use syndicate_cli::commands::evidence::annotate::{self, AnnotateArgs};
@@ -49,6 +50,11 @@ enum Command {
     /// Link commits to requests through their `Syndicate-Request:` trailers.
     #[command(subcommand)]
     Git(GitCommand),
+    /// Claude Code and Codex hooks (exit 2 blocks the call), and installing them.
+    #[command(subcommand)]
+    Hook(HookCommand),
+    /// Gate an MCP server's tools/call: `syndicate mcp-proxy -- SERVER_COMMAND [ARGS...]`.
+    McpProxy(ProxyArgs),
 }
 
 fn run(cli: &Cli) -> CommandResult {
@@ -63,11 +69,16 @@ fn run(cli: &Cli) -> CommandResult {
         Command::Store(command) => store::run(command),
         Command::Annotate(args) => annotate::run(args),
         Command::Git(command) => git::run(command),
+        Command::McpProxy(args) => agents::mcp_proxy(args),
+        Command::Hook(_) => unreachable!("hooks exit through agents::hook"),
     }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Hook(command) = &cli.command {
+        return agents::hook(command);
+    }
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {

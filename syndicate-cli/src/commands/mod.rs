@@ -1,6 +1,7 @@
 //! One module per command group.
 
 pub mod action;
+pub mod agents;
 pub mod approve;
 pub mod audit;
 pub mod evidence;
