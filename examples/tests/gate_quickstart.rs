@@ -111,6 +111,10 @@ async fn audit_verify_names_the_seq_of_a_start_without_approval() -> Result {
         out.contains("seq 1: start_without_approval (request req-1)"),
         "{out}"
     );
-    assert!(text(&verify.stderr).contains("first at seq 1"));
+    // Written by a "forger" without the protocol's single-use keys: the
+    // proposal itself breaks the story first.
+    assert!(out.contains("seq 0: reused_once_key"), "{out}");
+    assert!(out.contains("seq 0: approver_not_actor"), "{out}");
+    assert!(text(&verify.stderr).contains("first at seq 0"));
     Ok(())
 }

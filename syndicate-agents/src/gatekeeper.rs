@@ -268,6 +268,7 @@ impl Gatekeeper {
             exit_code: outcome.exit_code,
             result_digest: outcome.result_digest,
             error: outcome.error,
+            error_bytes: None,
             controls: state.proposed.controls.clone(),
         };
         let draft = EventDraft::new(

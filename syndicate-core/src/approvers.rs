@@ -168,14 +168,19 @@ impl Signers {
         !self.operators.is_empty()
     }
 
-    /// The declared approver with this id.
+    /// The declared approver with this id (ids compared in normal form,
+    /// [`identity`](crate::identity)).
     pub fn approver(&self, id: &str) -> Option<&Approver> {
-        self.approvers.iter().find(|a| a.id == id)
+        self.approvers
+            .iter()
+            .find(|a| crate::identity::same(&a.id, id))
     }
 
-    /// The declared operator with this id.
+    /// The declared operator with this id (compared in normal form).
     pub fn operator(&self, id: &str) -> Option<&Operator> {
-        self.operators.iter().find(|o| o.id == id)
+        self.operators
+            .iter()
+            .find(|o| crate::identity::same(&o.id, id))
     }
 
     /// Checks a signed approval for this chain, request and digest: the

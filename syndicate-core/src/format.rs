@@ -212,8 +212,16 @@ pub struct MismatchBody {
     pub approved_digest: Digest,
     /// The digest of what tried to run.
     pub executed_digest: Digest,
-    /// The action that tried to run.
+    /// The action that tried to run; `null` when it was too large to
+    /// record whole (then `action_prefix` holds its first bytes).
     pub action: Value,
+    /// The first bytes of the canonical action text, when `action` is
+    /// `null` because the action was too large.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_prefix: Option<String>,
+    /// The size of the canonical action, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_bytes: Option<u64>,
 }
 
 /// Body of `execution.rejected`.
@@ -251,9 +259,14 @@ pub struct CompletedBody {
     /// `SHA-256("syndicate:result:v1" || 0x00 || result bytes)`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result_digest: Option<Digest>,
-    /// An error message, when it failed.
+    /// An error message, when it failed (its first bytes when it was too
+    /// long to record whole).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The full length of the error text in bytes, when `error` holds only
+    /// its first bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_bytes: Option<u64>,
     /// Compliance control tags of the request.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub controls: Vec<String>,

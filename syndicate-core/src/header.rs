@@ -324,7 +324,7 @@ mod tests {
             "s\"1",
             EventKind::ActionApproved,
             Actor::human("bob\u{e9}"),
-            json!({"a": [1, {"request_id": 5}], "request_id": "r\n1", "z": "x\\\"}"}),
+            json!({"a": [1, {"request_id": 5}], "request_id": "r\"1\\", "z": "x\\\"}"}),
         )
         .with_once("k");
         let events = seal(
@@ -337,7 +337,7 @@ mod tests {
         let h = read_header(&events[0].canonical).unwrap();
         assert_eq!(h.session, "s\"1");
         assert_eq!(h.actor_id, "bob\u{e9}");
-        assert_eq!(h.request_id.as_deref(), Some("r\n1"));
+        assert_eq!(h.request_id.as_deref(), Some("r\"1\\"));
         assert_eq!(h.once.as_deref(), Some("k"));
         assert_eq!((h.seq, h.v, h.prev), (0, 1, Digest::ZERO));
         assert_eq!(h.kind, "action.approved");

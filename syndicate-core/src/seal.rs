@@ -82,6 +82,21 @@ pub enum SealError {
         /// Canonical size.
         size: usize,
     },
+    /// A text field holds a control character.
+    #[error(
+        "draft {index}: {field} holds the control character U+{code:04X} at byte {at}; \
+         sessions, ids and keys are plain text"
+    )]
+    ControlCharacter {
+        /// Position of the draft in its batch.
+        index: usize,
+        /// Which field.
+        field: &'static str,
+        /// The character's code point.
+        code: u32,
+        /// Its byte offset.
+        at: usize,
+    },
     /// Two drafts of one batch carry the same single-use key.
     #[error("single-use key {key:?} appears twice in one batch")]
     DuplicateOnce {
@@ -99,6 +114,14 @@ fn check_text(index: usize, field: &'static str, text: &str) -> Result<(), SealE
             index,
             field,
             len: text.len(),
+        });
+    }
+    if let Some((at, c)) = text.char_indices().find(|(_, c)| c.is_control()) {
+        return Err(SealError::ControlCharacter {
+            index,
+            field,
+            code: u32::from(c),
+            at,
         });
     }
     Ok(())
@@ -352,7 +375,7 @@ mod tests {
         };
         let drafts = [
             draft(0),
-            draft(1).with_once("k\n\u{1f600}").with_policy(policy),
+            draft(1).with_once("k\"\u{1f600}").with_policy(policy),
             EventDraft::new(
                 "s\u{2028}",
                 EventKind::ActionProposed,

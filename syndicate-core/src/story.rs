@@ -1,36 +1,29 @@
 //! Semantic verification: does the story the chain tells hold together?
 //!
 //! Integrity verification ([`Verifier`](crate::Verifier)) proves the bytes
-//! were not changed. This module checks what they say, in one pass over the
-//! events in seq order:
+//! were not changed. The story check judges what they say, with the very
+//! state machine the gate decides with ([`protocol`](crate::protocol)), so
+//! it knows every rule the gate enforces: a request is proposed once and
+//! never again after it closed; approvals approve the proposed digest, by
+//! their event's actor, by valid identities other than the requester, with
+//! a verified signature where the policy in force declares approvers, and
+//! policy approvals only of auto-approved requests; a start follows enough
+//! usable approvals, no denial, no degradation, and starts once; a
+//! completion follows the start; every single-use key is the one the
+//! protocol gives its event. [`StoryRule`] lists the rules.
 //!
-//! - every `action.proposed` digest is the digest of its action, and a
-//!   request is proposed once;
-//! - every `action.approved` follows the proposal of its request and
-//!   approves the proposed digest;
-//! - every `execution.started` follows enough approvals (distinct
-//!   approvers, as many as the proposal requires) of the same request with
-//!   the same digest, was not denied, and its approved and executed digests
-//!   both equal the proposed digest;
-//! - no request starts twice;
-//! - every `execution.completed` follows the start of its request, once.
+//! [`audit_store`] checks integrity and the story in one pass over the same
+//! bytes, so rows changed between two passes cannot split the verdicts.
 //!
-//! Expiry is judged by the gate's clock when it authorizes and is not
-//! re-checked here: the events' `at` stamps come from the store's clock.
-//!
-//! Memory is proportional to the *open* requests: a request is forgotten once
-//! it completes. A start after completion is therefore reported as a start
-//! without approval (still a violation, under another rule).
+//! Memory is proportional to the *open* requests, plus 16 bytes per closed
+//! request (so a closed request id proposed again is caught).
 
-use std::collections::{HashMap, HashSet};
 use std::fmt;
 
-use crate::action::Action;
-use crate::digest::Digest;
 use crate::event::Event;
-use crate::gate::{ApprovedBody, ProposedBody, StartedBody, body_of};
+use crate::protocol::{Ledger, Rules};
 use crate::store::{EventStore, StoreError};
-use crate::verify::VERIFY_PAGE;
+use crate::verify::{Report, Verifier};
 
 /// Which rule of the story an event breaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -40,38 +33,88 @@ pub enum StoryRule {
     MalformedBody,
     /// `action.proposed`'s `action_digest` is not the digest of its `action`.
     ProposedDigest,
-    /// A request id was proposed twice.
+    /// A request id was proposed twice while open.
     DuplicateProposal,
-    /// An approval, denial or start names a request never proposed before.
+    /// A request id was proposed again after it completed or was denied (a replay of its approvals).
+    ReProposal,
+    /// An approval, denial or start names a request never proposed before (or already closed).
     UnknownRequest,
     /// An approval approves another digest than the proposed one.
     ApprovalDigest,
+    /// An approval whose event actor is not its approver (or a proposal whose actor is not its requester).
+    ApproverNotActor,
+    /// A requester approved their own request.
+    SelfApproval,
+    /// A person's approval names an id that is not a valid identity or is reserved (`policy:`, `gate`).
+    InvalidIdentity,
+    /// A policy approval of a request the policy did not auto-approve.
+    PolicyApprovalOfHumanRequest,
+    /// Under a policy that declares approvers, an approval without a signature that verifies.
+    UnprovenApproval,
     /// A start without the approvals it needs before it.
     StartWithoutApproval,
     /// A start of a denied request.
     StartAfterDenial,
+    /// A start after its approvals stopped being usable.
+    StartAfterExpiry,
+    /// A start while the chain records the gate as degraded.
+    StartWhileDegraded,
     /// A start whose approved or executed digest is not the proposed one.
     StartDigest,
     /// A request started twice.
     DoubleStart,
     /// A completion without a start before it, or a second completion.
     CompletionWithoutStart,
+    /// A single-use key that is not the one the protocol gives the event, or one used twice.
+    ReusedOnceKey,
 }
 
 impl StoryRule {
+    /// Every rule.
+    pub const ALL: &'static [StoryRule] = &[
+        StoryRule::MalformedBody,
+        StoryRule::ProposedDigest,
+        StoryRule::DuplicateProposal,
+        StoryRule::ReProposal,
+        StoryRule::UnknownRequest,
+        StoryRule::ApprovalDigest,
+        StoryRule::ApproverNotActor,
+        StoryRule::SelfApproval,
+        StoryRule::InvalidIdentity,
+        StoryRule::PolicyApprovalOfHumanRequest,
+        StoryRule::UnprovenApproval,
+        StoryRule::StartWithoutApproval,
+        StoryRule::StartAfterDenial,
+        StoryRule::StartAfterExpiry,
+        StoryRule::StartWhileDegraded,
+        StoryRule::StartDigest,
+        StoryRule::DoubleStart,
+        StoryRule::CompletionWithoutStart,
+        StoryRule::ReusedOnceKey,
+    ];
+
     /// A short name, e.g. `start_without_approval`.
     pub fn as_str(&self) -> &'static str {
         match self {
             StoryRule::MalformedBody => "malformed_body",
             StoryRule::ProposedDigest => "proposed_digest",
             StoryRule::DuplicateProposal => "duplicate_proposal",
+            StoryRule::ReProposal => "re_proposal",
             StoryRule::UnknownRequest => "unknown_request",
             StoryRule::ApprovalDigest => "approval_digest",
+            StoryRule::ApproverNotActor => "approver_not_actor",
+            StoryRule::SelfApproval => "self_approval",
+            StoryRule::InvalidIdentity => "invalid_identity",
+            StoryRule::PolicyApprovalOfHumanRequest => "policy_approval_of_human_request",
+            StoryRule::UnprovenApproval => "unproven_approval",
             StoryRule::StartWithoutApproval => "start_without_approval",
             StoryRule::StartAfterDenial => "start_after_denial",
+            StoryRule::StartAfterExpiry => "start_after_expiry",
+            StoryRule::StartWhileDegraded => "start_while_degraded",
             StoryRule::StartDigest => "start_digest",
             StoryRule::DoubleStart => "double_start",
             StoryRule::CompletionWithoutStart => "completion_without_start",
+            StoryRule::ReusedOnceKey => "reused_once_key",
         }
     }
 }
@@ -119,215 +162,89 @@ impl StoryReport {
     }
 }
 
+/// A streaming story checker: feed it every verified event in seq order
+/// with [`check`](StoryChecker::check), then take the
+/// [`report`](StoryChecker::report). It is the gate's own request state
+/// machine ([`Ledger`]) run over the chain.
 #[derive(Debug)]
-struct Open {
-    digest: Digest,
-    required: u32,
-    approvers: HashSet<String>,
-    denied: bool,
-    started: bool,
-}
-
-/// A streaming story checker: feed it every event in seq order with
-/// [`check`](StoryChecker::check), then take the [`report`](StoryChecker::report).
-#[derive(Debug, Default)]
 pub struct StoryChecker {
-    open: HashMap<String, Open>,
+    ledger: Ledger,
     report: StoryReport,
 }
 
+impl Default for StoryChecker {
+    fn default() -> Self {
+        StoryChecker::new()
+    }
+}
+
 impl StoryChecker {
-    /// A checker for a chain read from its first event.
+    /// A checker for a chain read from its first event, judging signed
+    /// approvals under the approvers each `policy.activated` declares.
     pub fn new() -> Self {
-        StoryChecker::default()
+        StoryChecker::with_rules(Rules {
+            signers_from_chain: true,
+            ..Rules::default()
+        })
     }
 
-    fn violation(&mut self, event: &Event, rule: StoryRule, detail: String) {
-        self.report.violations.push(StoryViolation {
-            seq: event.seq,
-            request_id: event.columns.request_id.clone(),
-            rule,
-            detail,
-        });
+    /// A checker counting approvals under `rules` (for instance the
+    /// approvers of a policy the auditor trusts, rather than those the
+    /// chain records).
+    pub fn with_rules(rules: Rules) -> Self {
+        StoryChecker {
+            ledger: Ledger::new(rules),
+            report: StoryReport::default(),
+        }
     }
 
     /// Checks the next event; violations are collected in the report.
     pub fn check(&mut self, event: &Event) {
         self.report.events += 1;
-        let request_id = event.columns.request_id.clone().unwrap_or_default();
-        match event.columns.kind.as_str() {
-            "action.proposed" => {
-                let body: ProposedBody = match body_of(event) {
-                    Ok(b) => b,
-                    Err(e) => {
-                        return self.violation(event, StoryRule::MalformedBody, e.to_string());
-                    }
-                };
-                self.report.requests += 1;
-                match Action::from_value(body.action.clone()) {
-                    Ok(action) if action.digest() == body.action_digest => {}
-                    Ok(action) => self.violation(
-                        event,
-                        StoryRule::ProposedDigest,
-                        format!(
-                            "action_digest {} but the action's digest is {}",
-                            body.action_digest,
-                            action.digest()
-                        ),
-                    ),
-                    Err(e) => self.violation(
-                        event,
-                        StoryRule::ProposedDigest,
-                        format!("the recorded action is not an action: {e}"),
-                    ),
-                }
-                if self.open.contains_key(&body.request_id) {
-                    return self.violation(
-                        event,
-                        StoryRule::DuplicateProposal,
-                        "request proposed a second time".into(),
-                    );
-                }
-                self.open.insert(
-                    body.request_id,
-                    Open {
-                        digest: body.action_digest,
-                        required: body.approvals_required.max(1),
-                        approvers: HashSet::new(),
-                        denied: false,
-                        started: false,
-                    },
-                );
-            }
-            "action.approved" => {
-                let body: ApprovedBody = match body_of(event) {
-                    Ok(b) => b,
-                    Err(e) => {
-                        return self.violation(event, StoryRule::MalformedBody, e.to_string());
-                    }
-                };
-                let Some(open) = self.open.get_mut(&body.request_id) else {
-                    return self.violation(
-                        event,
-                        StoryRule::UnknownRequest,
-                        "approval of a request not proposed before it (or already completed)"
-                            .into(),
-                    );
-                };
-                if body.action_digest != open.digest {
-                    let detail = format!(
-                        "approves digest {} but {} was proposed",
-                        body.action_digest, open.digest
-                    );
-                    return self.violation(event, StoryRule::ApprovalDigest, detail);
-                }
-                open.approvers.insert(body.approver);
-            }
-            "action.denied" => {
-                if let Some(open) = self.open.get_mut(&request_id) {
-                    open.denied = true;
-                } else {
-                    self.violation(
-                        event,
-                        StoryRule::UnknownRequest,
-                        "denial of a request not proposed before it (or already completed)".into(),
-                    );
-                }
-            }
-            "execution.started" => {
-                let body: StartedBody = match body_of(event) {
-                    Ok(b) => b,
-                    Err(e) => {
-                        return self.violation(event, StoryRule::MalformedBody, e.to_string());
-                    }
-                };
-                let Some(open) = self.open.get_mut(&body.request_id) else {
-                    return self.violation(
-                        event,
-                        StoryRule::StartWithoutApproval,
-                        "start of a request not proposed and approved before it (or already completed)"
-                            .into(),
-                    );
-                };
-                let (was_started, denied, digest) = (open.started, open.denied, open.digest);
-                let approvals = open.approvers.len();
-                let required = open.required;
-                open.started = true;
-                if was_started {
-                    return self.violation(
-                        event,
-                        StoryRule::DoubleStart,
-                        "request started a second time".into(),
-                    );
-                }
-                if denied {
-                    self.violation(
-                        event,
-                        StoryRule::StartAfterDenial,
-                        "start of a denied request".into(),
-                    );
-                }
-                if approvals < usize::try_from(required).unwrap_or(usize::MAX) {
-                    self.violation(
-                        event,
-                        StoryRule::StartWithoutApproval,
-                        format!("{approvals} of {required} required approvals before the start"),
-                    );
-                }
-                if body.approved_digest != digest || body.executed_digest != digest {
-                    self.violation(
-                        event,
-                        StoryRule::StartDigest,
-                        format!(
-                            "approved {} and executed {}, but {digest} was proposed",
-                            body.approved_digest, body.executed_digest
-                        ),
-                    );
-                }
-            }
-            "execution.completed" => match self.open.remove(&request_id) {
-                Some(open) if open.started => {}
-                other => {
-                    if let Some(open) = other {
-                        self.open.insert(request_id, open);
-                    }
-                    self.violation(
-                        event,
-                        StoryRule::CompletionWithoutStart,
-                        "completion without a start before it (or a second completion)".into(),
-                    );
-                }
-            },
-            _ => {}
+        for f in self.ledger.apply(event) {
+            self.report.violations.push(StoryViolation {
+                seq: event.seq,
+                request_id: f.request_id,
+                rule: f.rule,
+                detail: f.detail,
+            });
         }
     }
 
     /// The report so far.
     pub fn report(&self) -> StoryReport {
         StoryReport {
-            open_requests: u64::try_from(self.open.len()).unwrap_or(u64::MAX),
+            requests: self.ledger.requests(),
+            open_requests: u64::try_from(self.ledger.open_requests()).unwrap_or(u64::MAX),
             ..self.report.clone()
         }
     }
 }
 
-/// Checks the story of a store's whole chain, reading pages of
-/// [`VERIFY_PAGE`] events. Run it after the integrity check: it reads bodies
-/// as written and assumes they are the hashed ones.
+/// Checks integrity and the story of a store's whole chain in one pass
+/// over the same bytes (the [scan driver](crate::scan), pages bounded in
+/// bytes): the story is told of the events that verified, so a chain broken
+/// at seq N gets the story of its first N events and the integrity
+/// violation.
+///
+/// # Errors
+/// [`StoreError`] when the store cannot be read.
+pub async fn audit_store<S: EventStore + ?Sized>(
+    store: &S,
+    mut checker: StoryChecker,
+) -> Result<(Report, StoryReport), StoreError> {
+    let verifier = Verifier::new(store.chain().clone());
+    let end =
+        crate::scan::scan_verified(store, verifier, None, |event| checker.check(event)).await?;
+    Ok((end.verifier.report(end.violation), checker.report()))
+}
+
+/// Checks the story of a store's whole chain as [`audit_store`] does and
+/// returns the story report (an integrity violation ends the story where it
+/// is found; ask [`audit_store`] for both verdicts).
 ///
 /// # Errors
 /// [`StoreError`] when the store cannot be read.
 pub async fn check_store<S: EventStore + ?Sized>(store: &S) -> Result<StoryReport, StoreError> {
-    let mut checker = StoryChecker::new();
-    let mut next = 0u64;
-    loop {
-        let page = store.read(next, VERIFY_PAGE).await?;
-        for event in &page {
-            checker.check(event);
-        }
-        match page.last() {
-            Some(last) => next = last.seq + 1,
-            None => return Ok(checker.report()),
-        }
-    }
+    Ok(audit_store(store, StoryChecker::new()).await?.1)
 }

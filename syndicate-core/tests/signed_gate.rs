@@ -182,8 +182,8 @@ async fn approval_appended_directly_to_the_store_does_not_count() -> Result {
                 body,
             ))
             .await?;
-        let state = gate.request(&request).await?.unwrap();
-        assert_eq!(state.approval_count(), 0);
+        let status = gate.request(&request).await?;
+        assert_eq!(status.open().unwrap().approval_count(), 0);
         assert!(matches!(
             refusal(gate.authorize(&request, &action).await),
             Refusal::NotApproved { .. }

@@ -25,7 +25,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use syndicate_core::gate::{Gate, GateConfig, GateError, Outcome, ProposalContext, RulePolicy};
+use syndicate_core::gate::{
+    Gate, GateConfig, GateError, Outcome, ProposalContext, RulePolicy, Status,
+};
 use syndicate_core::{Action, Actor, EventStore};
 
 const DEFAULT_POLICY: &str = include_str!("../../policy.toml");
@@ -133,10 +135,13 @@ async fn run(options: Options) -> Result<u8, Failure> {
 
     let (request_id, action) = match &options.request {
         Some(id) => {
-            let state = gate.request(id).await?.ok_or_else(|| {
-                Failure::Usage(format!("no request {id:?} on chain {:?}", options.chain))
+            let action = gate.proposed_action(id).await?.ok_or_else(|| {
+                Failure::Usage(format!(
+                    "no open request {id:?} on chain {:?}",
+                    options.chain
+                ))
             })?;
-            (id.clone(), Action::from_value(state.proposed.action)?)
+            (id.clone(), action)
         }
         None => {
             let cwd = std::env::current_dir()?.display().to_string();
@@ -182,11 +187,14 @@ async fn run(options: Options) -> Result<u8, Failure> {
     // process, through the store.
     let deadline = Instant::now() + options.timeout;
     loop {
-        let state = gate
-            .request(&request_id)
-            .await?
-            .ok_or_else(|| Failure::Usage(format!("request {request_id} vanished")))?;
-        if state.is_approved() || state.denied || state.started {
+        let ready = match gate.request(&request_id).await? {
+            Status::Open(r) => r.is_approved() || r.started.is_some(),
+            Status::Closed(_) => true,
+            Status::Unknown => {
+                return Err(Failure::Usage(format!("request {request_id} vanished")));
+            }
+        };
+        if ready {
             break;
         }
         if Instant::now() >= deadline {

@@ -63,6 +63,12 @@ pub enum Refusal {
         /// Why it degraded.
         reason: String,
     },
+    /// The approver or denier is not an identity a person may use (see
+    /// [`identity`](crate::identity)).
+    InvalidIdentity {
+        /// What is wrong with it.
+        detail: String,
+    },
 }
 
 impl Refusal {
@@ -85,6 +91,7 @@ impl Refusal {
             Refusal::Unsigned => "unsigned",
             Refusal::BadSignature { .. } => "bad_signature",
             Refusal::Degraded { .. } => "degraded",
+            Refusal::InvalidIdentity { .. } => "invalid_identity",
         }
     }
 }
@@ -127,6 +134,10 @@ impl fmt::Display for Refusal {
                 "the policy declares approvers, so approvals must be signed; sign with `syndicate approve --key`",
             ),
             Refusal::BadSignature { detail } => write!(f, "signed decision refused: {detail}"),
+            Refusal::InvalidIdentity { detail } => write!(
+                f,
+                "the identity is not one a person may use: {detail}; use your own plain id"
+            ),
             Refusal::Degraded { reason } => write!(
                 f,
                 "the gate is degraded ({reason}); nothing executes until an operator runs recover"
@@ -160,6 +171,15 @@ pub enum GateError {
     /// `recover` found the chain still broken; the gate stays degraded.
     #[error("the chain still does not verify ({0}); repair or restore the store, then recover")]
     StillBroken(Violation),
+    /// Input the caller chose (a requester id, a session, an action) cannot
+    /// be recorded; nothing was recorded and the gate is not degraded.
+    #[error("{what} refused: {reason}; nothing was recorded")]
+    Input {
+        /// What was refused.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
     /// A recorded event the gate relies on cannot be read as what its kind
     /// promises (only possible for events written by something else).
     #[error("event {seq} is malformed: {reason}")]

@@ -85,6 +85,7 @@ pub use crate::format::{
     Method, MismatchBody, ModelInfo, OutcomeKind, PolicyActivatedBody, ProposalContext,
     ProposedBody, RejectedBody, StartedBody, body_of,
 };
+pub use crate::protocol::{Closed, Counted, Lookup, Request, Status};
 pub use config::{Clock, GateConfig};
 pub use error::{GateError, Refusal};
 pub use permit::{Outcome, Permit, result_digest};
@@ -93,15 +94,16 @@ pub use policy::{
     RulePolicy, glob_match,
 };
 pub use request::{Approval, Proposal, RequestState};
+pub use verbs::MAX_RECORDED_BYTES;
 
 use crate::action::Action;
 use crate::digest::{Digest, tags};
 use crate::event::{Actor, Event, EventDraft, EventKind};
 use crate::seal::Head;
-use crate::store::{EventStore, Order, Query, StoreError};
+use crate::store::{EventStore, StoreError};
 use crate::timestamp::Timestamp;
 use crate::verify::{Verifier, Violation};
-use watch::Cursor;
+use watch::{Cursor, Watch};
 
 use crate::format::to_body;
 
@@ -111,6 +113,7 @@ pub struct Gate {
     policy: Arc<dyn Policy>,
     config: GateConfig,
     cursor: Mutex<Cursor>,
+    watch: tokio::sync::Mutex<Watch>,
 }
 
 impl fmt::Debug for Gate {
@@ -135,23 +138,26 @@ impl Gate {
         policy: Arc<dyn Policy>,
         config: GateConfig,
     ) -> Result<Self, GateError> {
-        let gate = Gate {
+        let mut gate = Gate {
             store,
             policy,
             config,
             cursor: Mutex::new(Cursor::default()),
+            watch: tokio::sync::Mutex::new(Watch {
+                verified: None,
+                ledger: crate::protocol::Ledger::default(),
+            }),
         };
-        let pass = gate.verify_pass(None, None).await?;
-        {
-            let mut cursor = gate.lock();
-            cursor.verified = pass.head;
-            if let Some(mark) = pass.mark {
-                cursor.chain_degraded = mark;
-            }
+        let (watch, pass) = gate.verify_all().await?;
+        gate.watch = tokio::sync::Mutex::new(watch);
+        if let Some(mark) = pass.mark {
+            gate.lock().chain_degraded = mark;
         }
         if let Some(violation) = pass.violation {
             gate.degrade(format!("chain does not verify: {violation}"))
                 .await;
+        } else if let Some(breach) = pass.breach {
+            gate.degrade(breach).await;
         }
         gate.activate_policy().await?;
         Ok(gate)
@@ -188,19 +194,7 @@ impl Gate {
     }
 
     async fn activate_policy(&self) -> Result<(), GateError> {
-        let latest = self
-            .store
-            .query(&Query {
-                kind: Some(EventKind::PolicyActivated),
-                order: Order::Descending,
-                limit: 1,
-                ..Query::all()
-            })
-            .await?;
-        let active = latest
-            .first()
-            .and_then(|e| body_of::<PolicyActivatedBody>(e).ok())
-            .map(|b| b.policy);
+        let active = self.watch.lock().await.ledger.active_policy().cloned();
         if active.as_ref() == Some(self.policy.reference()) {
             return Ok(());
         }
@@ -221,25 +215,26 @@ impl Gate {
 
 /// The policy last activated on a store's chain, read back from its
 /// `policy.activated` document (so a gate can be opened without the policy
-/// file, e.g. by `syndicate approve`). `None` when none was activated.
+/// file, e.g. by `syndicate approve`). `None` when none was activated. The
+/// chain is verified as it is read, and only verified events are believed:
+/// on a broken chain this is the policy last activated before the break.
 ///
 /// # Errors
 /// [`GateError::Store`] when the store cannot be read;
 /// [`GateError::Malformed`] / [`GateError::Policy`] when the recorded
 /// document is not a rule policy.
 pub async fn active_policy(store: &dyn EventStore) -> Result<Option<RulePolicy>, GateError> {
-    let latest = store
-        .query(&Query {
-            kind: Some(EventKind::PolicyActivated),
-            order: Order::Descending,
-            limit: 1,
-            ..Query::all()
-        })
-        .await?;
-    let Some(event) = latest.first() else {
+    let mut last: Option<Event> = None;
+    crate::scan::scan_verified(store, Verifier::new(store.chain().clone()), None, |event| {
+        if crate::format::kind_of(event) == Some(EventKind::PolicyActivated) {
+            last = Some(event.clone());
+        }
+    })
+    .await?;
+    let Some(event) = last else {
         return Ok(None);
     };
-    let body: PolicyActivatedBody = body_of(event)?;
+    let body: PolicyActivatedBody = body_of(&event)?;
     Ok(Some(RulePolicy::from_value(body.document)?))
 }
 

@@ -4,6 +4,7 @@
 use super::*;
 use crate::ChainId;
 use crate::approvers::Signers;
+use crate::protocol::{Closed, Ledger, Lookup, Rules};
 
 /// The result of [`Gate::propose`].
 #[derive(Debug, Clone, PartialEq)]
@@ -52,7 +53,10 @@ impl Approval {
     }
 }
 
-/// What the chain says about one request.
+/// What a list of events says about one request: a view for tools that
+/// read a request's events themselves (by the `request_id` index), judged by
+/// the same state machine as the gate ([`Ledger`]). The gate itself decides
+/// from the events it verified, never from such a list.
 #[derive(Debug, Clone)]
 pub struct RequestState {
     /// The `action.proposed` event.
@@ -114,38 +118,43 @@ impl RequestState {
             return Ok(None);
         };
         let proposed: ProposedBody = body_of(&proposed_event)?;
-        let mut state = RequestState {
+        let id = proposed.request_id.clone();
+        let mut ledger = Ledger::new(Rules {
+            chain: chain.cloned(),
+            signers: signers.cloned(),
+            ..Rules::default()
+        });
+        let mut counted: Vec<u64> = Vec::new();
+        let (mut denied, mut started, mut completed) = (false, false, false);
+        for event in &events {
+            ledger.apply(event);
+            match ledger.lookup(&id) {
+                Lookup::Open(r) => {
+                    counted = r.approvals.iter().map(|a| a.seq).collect();
+                    started = r.started.is_some();
+                }
+                Lookup::Closed(Closed::Denied) => denied = true,
+                Lookup::Closed(Closed::Completed) => {
+                    started = true;
+                    completed = true;
+                }
+                Lookup::Unknown => {}
+            }
+        }
+        let approvals = events
+            .into_iter()
+            .filter(|e| counted.contains(&e.seq))
+            .filter_map(|e| body_of::<ApprovedBody>(&e).ok().map(|b| (e, b)))
+            .collect();
+        Ok(Some(RequestState {
             session: proposed_event.columns.session.clone(),
             proposed_event,
             proposed,
-            approvals: Vec::new(),
-            denied: false,
-            started: false,
-            completed: false,
-        };
-        for event in events {
-            match event.columns.kind.as_str() {
-                "action.approved" => {
-                    let Ok(body) = body_of::<ApprovedBody>(&event) else {
-                        continue;
-                    };
-                    if body.action_digest == state.proposed.action_digest
-                        && proven(&state.proposed, &body, signers, chain)
-                        && !state
-                            .approvals
-                            .iter()
-                            .any(|(_, a)| a.approver == body.approver)
-                    {
-                        state.approvals.push((event, body));
-                    }
-                }
-                "action.denied" => state.denied = true,
-                "execution.started" => state.started = true,
-                "execution.completed" => state.completed = true,
-                _ => {}
-            }
-        }
-        Ok(Some(state))
+            approvals,
+            denied,
+            started,
+            completed,
+        }))
     }
 
     /// The earliest `expires_at` among the counted approvals.
@@ -154,37 +163,5 @@ impl RequestState {
             .iter()
             .map(|(_, a)| a.expires_at.unwrap_or(Timestamp::MAX))
             .min()
-    }
-}
-
-/// Whether an approval counts under the declared signers (see
-/// [`RequestState::of_events_proven`]).
-fn proven(
-    proposed: &ProposedBody,
-    approval: &ApprovedBody,
-    signers: Option<&Signers>,
-    chain: Option<&ChainId>,
-) -> bool {
-    let (Some(signers), Some(chain)) = (signers, chain) else {
-        return true;
-    };
-    if !signers.requires_signatures() {
-        return true;
-    }
-    match (&approval.method, &approval.signed) {
-        (Method::Policy, None) => proposed.decision == Decision::AutoApprove,
-        (Method::Human, Some(signed)) => {
-            signed.statement.approver == approval.approver
-                && signers
-                    .check_approval(
-                        signed,
-                        chain,
-                        &proposed.request_id,
-                        &proposed.action_digest,
-                        &[],
-                    )
-                    .is_ok()
-        }
-        _ => false,
     }
 }

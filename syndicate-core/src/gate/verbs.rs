@@ -1,9 +1,11 @@
 //! The protocol verbs: propose, approve, deny, authorize, complete, run,
 //! recover.
 
-use super::*;
 #[allow(clippy::wildcard_imports)]
+use super::*;
 use crate::decision::SignedDecision;
+use crate::identity;
+use crate::protocol::{Closed, Lookup, Request, Status};
 
 impl Gate {
     /// Proposes an action: records `action.proposed` with the canonical
@@ -22,6 +24,12 @@ impl Gate {
         action: &Action,
         context: &ProposalContext,
     ) -> Result<Proposal, GateError> {
+        if let Err(e) = identity::person(&requester.id, &self.config.operator) {
+            return Err(GateError::Input {
+                what: "requester",
+                reason: e.to_string(),
+            });
+        }
         let classification = self.policy.classify(action);
         let request_id = new_request_id(self.store.chain().as_str(), session);
         let proposed = ProposedBody {
@@ -68,7 +76,6 @@ impl Gate {
                     controls: classification.controls.clone(),
                     signed: None,
                 };
-                let approver = rule_actor().id;
                 drafts.push(
                     self.draft(
                         session,
@@ -76,7 +83,7 @@ impl Gate {
                         rule_actor(),
                         to_body(&approval),
                     )
-                    .with_once(format!("approval:{request_id}:{approver}")),
+                    .with_once(approval_once(&request_id, &rule_actor().id)),
                 );
             }
             Decision::Deny => {
@@ -98,12 +105,21 @@ impl Gate {
                         rule_actor(),
                         to_body(&denial),
                     )
-                    .with_once(format!("decision:{request_id}")),
+                    .with_once(decision_once(&request_id)),
                 );
             }
             Decision::Human => {}
         }
-        let events = self.append(drafts).await?;
+        let events = match self.append(drafts).await {
+            Ok(events) => events,
+            Err(StoreError::InvalidDraft(e)) => {
+                return Err(GateError::Input {
+                    what: "proposal",
+                    reason: e.to_string(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
         Ok(Proposal {
             request_id,
             action: action.clone(),
@@ -112,25 +128,47 @@ impl Gate {
         })
     }
 
-    /// Reads what the chain says about a request; `None` when it was never
-    /// proposed.
+    /// What the chain says about a request, from the events this gate
+    /// verified (it verifies what was appended since first).
     ///
     /// # Errors
-    /// [`GateError::Store`] when the store cannot be read,
-    /// [`GateError::Malformed`] when its `action.proposed` body is not one.
-    pub async fn request(&self, request_id: &str) -> Result<Option<RequestState>, GateError> {
-        let mut events = Vec::new();
-        let mut query = Query::request(request_id);
-        loop {
-            let page = self.store.query(&query).await?;
-            let full = page.len() >= query.limit;
-            query.after_seq = page.last().map(|e| e.seq);
-            events.extend(page);
-            if !full {
-                break;
-            }
+    /// [`GateError::Refused`] with [`Refusal::Degraded`] when the chain does
+    /// not verify or the gate is degraded.
+    pub async fn request(&self, request_id: &str) -> Result<Status, GateError> {
+        match self.check_chain().await {
+            Ok(watch) => Ok(watch.ledger.lookup(request_id).to_status()),
+            Err(refusal) => Err(GateError::Refused {
+                request_id: request_id.to_owned(),
+                refusal,
+            }),
         }
-        RequestState::of_events_proven(events, self.policy.signers(), Some(self.store.chain()))
+    }
+
+    /// The action an open request proposed, read back from its
+    /// `action.proposed` event and checked against the hash this gate
+    /// verified; `None` when the request is unknown or closed.
+    ///
+    /// # Errors
+    /// As [`Gate::request`]; [`GateError::Malformed`] when the event no
+    /// longer holds the verified bytes or its action is not one.
+    pub async fn proposed_action(&self, request_id: &str) -> Result<Option<Action>, GateError> {
+        let Some(state) = self.request(request_id).await?.open().cloned() else {
+            return Ok(None);
+        };
+        let malformed = |reason: String| GateError::Malformed {
+            seq: state.proposed_seq,
+            reason,
+        };
+        let events = self
+            .reread(&[(state.proposed_seq, state.proposed_hash)])
+            .await
+            .map_err(malformed)?;
+        let body: ProposedBody = body_of(&events[0])?;
+        let action = Action::from_value(body.action)?;
+        if action.digest() != state.digest {
+            return Err(malformed("the action does not match its digest".into()));
+        }
+        Ok(Some(action))
     }
 
     /// Records a refusal of an approval or denial attempt and returns it as
@@ -257,32 +295,42 @@ impl Gate {
         digest_seen: &Digest,
         signed: Option<SignedDecision>,
     ) -> Result<Approval, GateError> {
-        let Some(state) = self.request(request_id).await? else {
-            return Err(self
-                .refuse_approval(
-                    &self.config.session.clone(),
-                    request_id,
-                    approver,
-                    Some(*digest_seen),
-                    Refusal::UnknownRequest,
-                )
-                .await);
+        let fallback = self.config.session.clone();
+        let watch = match self.check_chain().await {
+            Ok(watch) => watch,
+            Err(refusal) => {
+                return Err(self
+                    .refuse_approval(&fallback, request_id, approver, Some(*digest_seen), refusal)
+                    .await);
+            }
         };
-        let p = &state.proposed;
-        let refusal = if state.denied || state.started || state.is_approved() {
+        let state = match watch.ledger.lookup(request_id) {
+            Lookup::Open(r) => r.clone(),
+            other => {
+                let refusal = match other {
+                    Lookup::Unknown => Refusal::UnknownRequest,
+                    _ => Refusal::AlreadyDecided,
+                };
+                return Err(self
+                    .refuse_approval(&fallback, request_id, approver, Some(*digest_seen), refusal)
+                    .await);
+            }
+        };
+        let refusal = if state.started.is_some() || state.is_approved() {
             Some(Refusal::AlreadyDecided)
-        } else if *digest_seen != p.action_digest {
+        } else if *digest_seen != state.digest {
             Some(Refusal::DigestMismatch {
-                expected: p.action_digest,
+                expected: state.digest,
                 found: *digest_seen,
             })
-        } else if approver.id == p.requester && !self.config.allow_self_approval {
-            Some(Refusal::SelfApproval)
-        } else if state
-            .approvals
-            .iter()
-            .any(|(_, a)| a.approver == approver.id)
+        } else if let Err(e) = identity::person(&approver.id, &self.config.operator) {
+            Some(Refusal::InvalidIdentity {
+                detail: e.to_string(),
+            })
+        } else if identity::same(&approver.id, &state.requester) && !self.config.allow_self_approval
         {
+            Some(Refusal::SelfApproval)
+        } else if state.approved_by(&approver.id) {
             Some(Refusal::DuplicateApprover)
         } else {
             None
@@ -298,7 +346,9 @@ impl Gate {
                 )
                 .await);
         }
-        let mut expires_at = (self.config.clock)().plus_seconds(p.approval_ttl_seconds);
+        // Written from the gate's clock; the ledger bounds it by the
+        // approval event's own `at` plus the rule's lifetime in any case.
+        let mut expires_at = (self.config.clock)().plus_seconds(state.ttl_seconds);
         if let Some(signed_until) = signed.as_ref().and_then(|d| d.statement.expires_at) {
             // The signer may allow less time than the rule, never more.
             expires_at = expires_at.min(signed_until);
@@ -311,7 +361,7 @@ impl Gate {
             rule: None,
             expires_at: Some(expires_at),
             comment: None,
-            controls: p.controls.clone(),
+            controls: state.controls.clone(),
             signed,
         };
         let draft = self
@@ -321,7 +371,7 @@ impl Gate {
                 approver.clone(),
                 to_body(&body),
             )
-            .with_once(format!("approval:{request_id}:{}", approver.id));
+            .with_once(approval_once(request_id, &approver.id));
         let event = match self.append(vec![draft]).await {
             Ok(mut events) => events.pop(),
             Err(StoreError::AlreadyUsed { .. }) => {
@@ -340,7 +390,7 @@ impl Gate {
         Ok(Approval {
             request_id: request_id.to_owned(),
             approvals: state.approval_count() + 1,
-            required: p.approvals_required.max(1),
+            required: state.required,
             expires_at,
             seq: event.map_or(0, |e| e.seq),
         })
@@ -359,26 +409,33 @@ impl Gate {
         who: &Actor,
         reason: &str,
     ) -> Result<Event, GateError> {
-        let Some(state) = self.request(request_id).await? else {
-            return Err(self
-                .refuse_approval(
-                    &self.config.session.clone(),
-                    request_id,
-                    who,
-                    None,
-                    Refusal::UnknownRequest,
-                )
-                .await);
+        let fallback = self.config.session.clone();
+        let watch = match self.check_chain().await {
+            Ok(watch) => watch,
+            Err(refusal) => {
+                return Err(self
+                    .refuse_approval(&fallback, request_id, who, None, refusal)
+                    .await);
+            }
         };
-        if state.denied || state.started {
+        let session = match watch.ledger.lookup(request_id) {
+            Lookup::Open(r) if r.started.is_none() => r.session.clone(),
+            other => {
+                let refusal = match other {
+                    Lookup::Unknown => Refusal::UnknownRequest,
+                    _ => Refusal::AlreadyDecided,
+                };
+                return Err(self
+                    .refuse_approval(&fallback, request_id, who, None, refusal)
+                    .await);
+            }
+        };
+        if let Err(e) = identity::person(&who.id, &self.config.operator) {
+            let refusal = Refusal::InvalidIdentity {
+                detail: e.to_string(),
+            };
             return Err(self
-                .refuse_approval(
-                    &state.session,
-                    request_id,
-                    who,
-                    None,
-                    Refusal::AlreadyDecided,
-                )
+                .refuse_approval(&session, request_id, who, None, refusal)
                 .await);
         }
         let body = DeniedBody {
@@ -390,28 +447,21 @@ impl Gate {
         };
         let draft = self
             .draft(
-                &state.session,
+                &session,
                 EventKind::ActionDenied,
                 who.clone(),
                 to_body(&body),
             )
-            .with_once(format!("decision:{request_id}"));
+            .with_once(decision_once(request_id));
         match self.append(vec![draft]).await {
-            Ok(mut events) => events.pop().ok_or_else(|| {
-                GateError::Store(StoreError::Other {
-                    store: "unknown",
-                    source: "append returned no event".into(),
-                })
-            }),
+            Ok(mut events) => events.pop().ok_or_else(no_event),
             Err(StoreError::AlreadyUsed { .. }) => Err(self
-                .refuse_approval(
-                    &state.session,
-                    request_id,
-                    who,
-                    None,
-                    Refusal::AlreadyDecided,
-                )
+                .refuse_approval(&session, request_id, who, None, Refusal::AlreadyDecided)
                 .await),
+            Err(StoreError::InvalidDraft(e)) => Err(GateError::Input {
+                what: "denial",
+                reason: e.to_string(),
+            }),
             Err(e) => Err(e.into()),
         }
     }
@@ -463,115 +513,91 @@ impl Gate {
     /// [`Refusal::NotApproved`], [`Refusal::Expired`],
     /// [`Refusal::DigestMismatch`] or [`Refusal::Degraded`].
     pub async fn authorize(&self, request_id: &str, action: &Action) -> Result<Permit, GateError> {
-        let fallback_session = self.config.session.clone();
-        // Verify first: the pass also yields this request's events when they
-        // are all new since the last pass (the common case of a request
-        // proposed and approved moments ago), saving a query.
-        let fresh = match self.check_chain(request_id).await {
-            Ok(fresh) => fresh,
-            Err(refusal) => {
-                let session = match self.request(request_id).await {
-                    Ok(Some(state)) => state.session,
-                    _ => fallback_session,
-                };
-                return Err(self.reject(&session, request_id, refusal).await);
+        let fallback = self.config.session.clone();
+        let mut watch = match self.check_chain().await {
+            Ok(watch) => watch,
+            Err(refusal) => return Err(self.reject(&fallback, request_id, refusal).await),
+        };
+        let state = match watch.ledger.lookup(request_id) {
+            Lookup::Open(r) => r.clone(),
+            Lookup::Unknown => {
+                return Err(self
+                    .reject(&fallback, request_id, Refusal::UnknownRequest)
+                    .await);
+            }
+            Lookup::Closed(Closed::Denied) => {
+                return Err(self.reject(&fallback, request_id, Refusal::Denied).await);
+            }
+            Lookup::Closed(_) => {
+                return Err(self
+                    .reject(&fallback, request_id, Refusal::AlreadyUsed)
+                    .await);
             }
         };
-        let from_pass = fresh
-            .iter()
-            .any(|e| e.columns.kind == EventKind::ActionProposed.as_str());
-        let state = if from_pass {
-            RequestState::of_events_proven(
-                fresh.clone(),
-                self.policy.signers(),
-                Some(self.store.chain()),
-            )
-        } else {
-            self.request(request_id).await
-        };
-        let state = match state {
-            Ok(state) => state,
-            Err(e) => {
-                let refusal = self.degrade(format!("cannot read request: {e}")).await;
-                return Err(self.reject(&fallback_session, request_id, refusal).await);
-            }
-        };
-        let session = state
-            .as_ref()
-            .map_or(fallback_session, |s| s.session.clone());
-        let Some(state) = state else {
+        let session = state.session.clone();
+        if state.started.is_some() {
             return Err(self
-                .reject(&session, request_id, Refusal::UnknownRequest)
+                .reject(&session, request_id, Refusal::AlreadyUsed)
                 .await);
-        };
-        let p = &state.proposed;
-        let refusal = if state.denied {
-            Some(Refusal::Denied)
-        } else if state.started {
-            Some(Refusal::AlreadyUsed)
-        } else if !state.is_approved() {
+        }
+        if action.digest() != state.digest {
+            return Err(self
+                .record_drift(&session, request_id, &state, action)
+                .await);
+        }
+        let refusal = if !state.is_approved() {
             Some(Refusal::NotApproved {
                 approvals: state.approval_count(),
-                required: p.approvals_required.max(1),
+                required: state.required,
             })
         } else {
-            match state.expires_at() {
-                Some(expired_at) if (self.config.clock)() >= expired_at => {
-                    Some(Refusal::Expired { expired_at })
+            match state.usable_until() {
+                Some(until) if self.now(&watch.ledger) >= until => {
+                    Some(Refusal::Expired { expired_at: until })
                 }
+                None => Some(Refusal::NotApproved {
+                    approvals: 0,
+                    required: state.required,
+                }),
                 _ => None,
             }
         };
         if let Some(refusal) = refusal {
             return Err(self.reject(&session, request_id, refusal).await);
         }
-        if action.digest() != p.action_digest {
-            let body = MismatchBody {
-                request_id: request_id.to_owned(),
-                approved_digest: p.action_digest,
-                executed_digest: action.digest(),
-                action: action.to_value(),
-            };
-            let draft = self.draft(
-                &session,
-                EventKind::ExecutionDigestMismatch,
-                self.system_actor(),
-                to_body(&body),
-            );
-            let _ = self.append(vec![draft]).await;
-            return Err(GateError::Refused {
-                request_id: request_id.to_owned(),
-                refusal: Refusal::DigestMismatch {
-                    expected: p.action_digest,
-                    found: action.digest(),
-                },
-            });
-        }
-        let mut relied: Vec<&Event> = vec![&state.proposed_event];
-        relied.extend(state.approvals.iter().map(|(e, _)| e));
-        if let Err(reason) = self.recheck(&relied, &fresh).await {
-            let refusal = self.degrade(reason).await;
-            return Err(self.reject(&session, request_id, refusal).await);
-        }
-        // Run from the recorded action, not the caller's text.
-        let approved = match Action::from_value(p.action.clone()) {
-            Ok(a) if a.digest() == p.action_digest => a,
-            _ => {
+        // Every event the permit relies on is re-read and must still hold
+        // the bytes verified; run from the recorded action, not the
+        // caller's text.
+        let mut relied = vec![(state.proposed_seq, state.proposed_hash)];
+        relied.extend(state.approvals.iter().map(|a| (a.seq, a.hash)));
+        let approved = match self.reread(&relied).await.and_then(|events| {
+            body_of::<ProposedBody>(&events[0])
+                .map_err(|e| e.to_string())
+                .and_then(|p| Action::from_value(p.action).map_err(|e| e.to_string()))
+        }) {
+            Ok(a) if a.digest() == state.digest => a,
+            Ok(_) => {
                 let refusal = self
                     .degrade(format!(
                         "event {} records an action that does not match its digest",
-                        state.proposed_event.seq
+                        state.proposed_seq
                     ))
                     .await;
+                return Err(self.reject(&session, request_id, refusal).await);
+            }
+            Err(reason) => {
+                let refusal = self.degrade(reason).await;
                 return Err(self.reject(&session, request_id, refusal).await);
             }
         };
         let body = StartedBody {
             request_id: request_id.to_owned(),
-            approved_digest: p.action_digest,
+            approved_digest: state.digest,
             executed_digest: approved.digest(),
-            controls: p.controls.clone(),
+            controls: state.controls.clone(),
         };
+        // The start takes the request's decision key: of a revocation and a
+        // start racing, whichever the store records first wins.
         let draft = self
             .draft(
                 &session,
@@ -579,30 +605,114 @@ impl Gate {
                 self.system_actor(),
                 to_body(&body),
             )
-            .with_once(format!("execution.started:{request_id}"));
-        match self.append(vec![draft]).await {
-            Ok(events) => Ok(Permit {
-                request_id: request_id.to_owned(),
-                session,
-                action: approved,
-                started_seq: events.first().map_or(0, |e| e.seq),
-                controls: p.controls.clone(),
-            }),
-            Err(StoreError::AlreadyUsed { .. }) => Err(self
-                .reject(&session, request_id, Refusal::AlreadyUsed)
-                .await),
+            .with_once(decision_once(request_id));
+        let started = match self.append(vec![draft]).await {
+            Ok(events) => events.into_iter().next(),
+            Err(StoreError::AlreadyUsed { .. }) => {
+                // A denial or another start won the key: say which, from the
+                // verified chain.
+                let refusal = match self.verify_into(&mut watch).await {
+                    Ok(_) => match watch.ledger.lookup(request_id) {
+                        Lookup::Closed(Closed::Denied) => Refusal::Denied,
+                        _ => Refusal::AlreadyUsed,
+                    },
+                    Err(_) => Refusal::AlreadyUsed,
+                };
+                return Err(self.reject(&session, request_id, refusal).await);
+            }
             Err(e) => {
                 // The append degraded the gate already (unless the draft
                 // was refused, which a valid state cannot produce).
                 let reason = self
                     .degraded()
                     .unwrap_or_else(|| format!("cannot record execution.started: {e}"));
-                Err(GateError::Refused {
+                return Err(GateError::Refused {
                     request_id: request_id.to_owned(),
                     refusal: Refusal::Degraded { reason },
-                })
+                });
             }
+        };
+        let started_seq = started.map_or(0, |e| e.seq);
+        // Single use from the hashed events, not only the store's key: the
+        // start just recorded must be the request's first start, after no
+        // denial.
+        let holds = match self.verify_into(&mut watch).await {
+            Ok(pass) if pass.violation.is_none() => match watch.ledger.lookup(request_id) {
+                Lookup::Open(r) if r.started == Some(started_seq) => Ok(()),
+                _ => Err(format!(
+                    "request {request_id}: the start at seq {started_seq} is not its first \
+                     decision on the verified chain; a single-use key did not hold"
+                )),
+            },
+            Ok(pass) => Err(format!(
+                "chain does not verify: {}",
+                pass.violation.map_or_else(String::new, |v| v.to_string())
+            )),
+            Err(e) => Err(format!("cannot read the chain: {e}")),
+        };
+        if let Err(reason) = holds {
+            let refusal = self.degrade(reason).await;
+            return Err(GateError::Refused {
+                request_id: request_id.to_owned(),
+                refusal,
+            });
         }
+        Ok(Permit {
+            request_id: request_id.to_owned(),
+            session,
+            action: approved,
+            started_seq,
+            controls: state.controls.clone(),
+        })
+    }
+
+    /// Records `execution.digest_mismatch` for an action that is not the
+    /// proposed one (approved or not), with both digests; an action too
+    /// large to record whole is recorded by its first bytes.
+    async fn record_drift(
+        &self,
+        session: &str,
+        request_id: &str,
+        state: &Request,
+        action: &Action,
+    ) -> GateError {
+        let canonical = action.canonical_bytes();
+        let (recorded, prefix) = if canonical.len() > MAX_RECORDED_BYTES {
+            let text = String::from_utf8_lossy(canonical);
+            (Value::Null, Some(truncate(&text, MAX_RECORDED_BYTES).0))
+        } else {
+            (action.to_value(), None)
+        };
+        let body = MismatchBody {
+            request_id: request_id.to_owned(),
+            approved_digest: state.digest,
+            executed_digest: action.digest(),
+            action: recorded,
+            action_prefix: prefix,
+            action_bytes: Some(u64::try_from(canonical.len()).unwrap_or(u64::MAX)),
+        };
+        let draft = self.draft(
+            session,
+            EventKind::ExecutionDigestMismatch,
+            self.system_actor(),
+            to_body(&body),
+        );
+        let _ = self.append(vec![draft]).await;
+        GateError::Refused {
+            request_id: request_id.to_owned(),
+            refusal: Refusal::DigestMismatch {
+                expected: state.digest,
+                found: action.digest(),
+            },
+        }
+    }
+
+    /// The time expiry is judged by: the later of the gate's clock and the
+    /// store's clock as the verified chain shows it (its latest `at`), so a
+    /// gate whose clock runs slow does not stretch an approval.
+    pub(super) fn now(&self, ledger: &crate::protocol::Ledger) -> Timestamp {
+        let clock = (self.config.clock)();
+        ledger.last_at().map_or(clock, |at| at.max(clock))
     }
 
     /// Records `execution.completed` for a permit.
@@ -611,12 +721,20 @@ impl Gate {
     /// [`GateError::Store`] when it cannot be recorded (the gate then
     /// degrades; the chain shows the execution started and never completed).
     pub async fn complete(&self, permit: Permit, outcome: Outcome) -> Result<Event, GateError> {
+        let (error, error_bytes) = match outcome.error {
+            Some(text) if text.len() > MAX_RECORDED_BYTES => {
+                let (kept, full) = truncate(&text, MAX_RECORDED_BYTES);
+                (Some(kept), full)
+            }
+            other => (other, None),
+        };
         let body = CompletedBody {
             request_id: permit.request_id.clone(),
             outcome: outcome.kind,
             exit_code: outcome.exit_code,
             result_digest: outcome.result_digest,
-            error: outcome.error,
+            error,
+            error_bytes,
             controls: permit.controls.clone(),
         };
         let draft = self
@@ -628,12 +746,7 @@ impl Gate {
             )
             .with_once(format!("execution.completed:{}", permit.request_id));
         let mut events = self.append(vec![draft]).await?;
-        events.pop().ok_or_else(|| {
-            GateError::Store(StoreError::Other {
-                store: "unknown",
-                source: "append returned no event".into(),
-            })
-        })
+        events.pop().ok_or_else(no_event)
     }
 
     /// Runs `f` only with a permit, and always records completion:
@@ -676,7 +789,8 @@ impl Gate {
     /// gate stays degraded); [`GateError::Store`] when the store cannot be
     /// read or written.
     pub async fn recover(&self, operator: &Actor, reason: &str) -> Result<Event, GateError> {
-        let pass = self.verify_pass(None, None).await?;
+        let mut watch = self.watch.lock().await;
+        let (fresh, pass) = self.verify_all().await?;
         if let Some(violation) = pass.violation {
             return Err(GateError::StillBroken(violation));
         }
@@ -691,16 +805,49 @@ impl Gate {
             to_body(&body),
         );
         let mut events = self.store.append(&[draft]).await?;
-        let event = events.pop().ok_or_else(|| {
-            GateError::Store(StoreError::Other {
-                store: "unknown",
-                source: "append returned no event".into(),
-            })
-        })?;
+        let event = events.pop().ok_or_else(no_event)?;
+        *watch = fresh;
         let mut cursor = self.lock();
-        cursor.verified = pass.head;
         cursor.chain_degraded = None;
         cursor.local_degraded = None;
         Ok(event)
     }
+}
+
+/// The most bytes of an action or an error text an event records; longer
+/// ones are recorded by their first bytes and their full length.
+pub const MAX_RECORDED_BYTES: usize = 64 * 1024;
+
+/// The first `max` bytes of `text` at a character boundary, and the full
+/// length when it was cut.
+fn truncate(text: &str, max: usize) -> (String, Option<u64>) {
+    if text.len() <= max {
+        return (text.to_owned(), None);
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    (
+        text[..end].to_owned(),
+        Some(u64::try_from(text.len()).unwrap_or(u64::MAX)),
+    )
+}
+
+/// The single-use key of a request's decision: its denial or its start.
+fn decision_once(request_id: &str) -> String {
+    crate::protocol::once_keys(EventKind::ActionDenied, request_id, None).remove(0)
+}
+
+/// The single-use key of one approver's approval (the approver in normal
+/// form, so `Bob` and `bob` cannot both approve).
+fn approval_once(request_id: &str, approver: &str) -> String {
+    crate::protocol::once_keys(EventKind::ActionApproved, request_id, Some(approver)).remove(0)
+}
+
+fn no_event() -> GateError {
+    GateError::Store(StoreError::Other {
+        store: "unknown",
+        source: "append returned no event".into(),
+    })
 }

@@ -1,12 +1,20 @@
-//! Watching the chain: verification passes, degradation and re-checks.
+//! Watching the chain: verification passes, the ledger of verified
+//! requests, degradation.
+//!
+//! The gate decides only from its [`Ledger`]: the protocol state machine
+//! fed with every event this process verified, from the first event of the
+//! chain (when the gate opened) to the last verified head. Each verb first
+//! verifies what was appended since and folds it in; rows read later are
+//! never evidence, so an edited column of an old row changes nothing the
+//! gate decides.
 
 #[allow(clippy::wildcard_imports)]
 use super::*;
+use crate::protocol::{Finding, Ledger, Rules};
+use crate::story::StoryRule;
 
 #[derive(Debug, Default)]
 pub(super) struct Cursor {
-    /// The last head verified.
-    pub(super) verified: Option<Head>,
     /// Degraded according to the chain (the last gate.degraded not followed
     /// by a gate.recovered).
     pub(super) chain_degraded: Option<String>,
@@ -22,18 +30,62 @@ impl Cursor {
     }
 }
 
+/// What this process has verified: the head and the ledger folded from
+/// every event up to it. Held across a verb, so verbs of one gate see the
+/// chain one at a time.
+#[derive(Debug)]
+pub(super) struct Watch {
+    pub(super) verified: Option<Head>,
+    pub(super) ledger: Ledger,
+}
+
 /// What a verification pass found.
 pub(super) struct Pass {
-    pub(super) head: Option<Head>,
     /// The last degraded/recovered mark seen: `Some(Some(reason))` for
     /// degraded, `Some(None)` for recovered.
     pub(super) mark: Option<Option<String>>,
     pub(super) violation: Option<Violation>,
-    /// The events of the wanted request this pass verified.
-    pub(super) matched: Vec<Event>,
+    /// Findings that mean the chain holds something the gate would never
+    /// have written: an execution it would not have allowed.
+    pub(super) breach: Option<String>,
+}
+
+/// Findings the gate cannot run past: they show an execution it would not
+/// have allowed, or a single-use key that did not hold.
+fn is_breach(event: &Event, finding: &Finding) -> bool {
+    if finding.rule == StoryRule::ReusedOnceKey {
+        // An approval with a foreign key counts at most once per identity
+        // anyway; the keys that make single use are the others.
+        return !matches!(
+            crate::format::kind_of(event),
+            Some(EventKind::ActionApproved) | None
+        );
+    }
+    matches!(
+        finding.rule,
+        StoryRule::DoubleStart
+            | StoryRule::StartAfterDenial
+            | StoryRule::StartWithoutApproval
+            | StoryRule::StartDigest
+            | StoryRule::ReProposal
+            | StoryRule::DuplicateProposal
+            | StoryRule::CompletionWithoutStart
+    )
 }
 
 impl Gate {
+    /// The ledger rules of this gate: its policy's signers, its chain, its
+    /// self-approval setting and operator.
+    pub(super) fn ledger_rules(&self) -> Rules {
+        Rules {
+            chain: Some(self.store.chain().clone()),
+            signers: self.policy.signers().cloned(),
+            signers_from_chain: false,
+            allow_self_approval: self.config.allow_self_approval,
+            operator: Some(self.config.operator.clone()),
+        }
+    }
+
     /// Appends; any failure but a refused draft or a used key degrades the
     /// gate (a gate that cannot record does not execute).
     pub(super) async fn append(&self, drafts: Vec<EventDraft>) -> Result<Vec<Event>, StoreError> {
@@ -68,24 +120,28 @@ impl Gate {
         Refusal::Degraded { reason }
     }
 
-    /// Verifies from `from` (genesis when `None`) to the current end
-    /// through the scan driver; collects the verified events of request
-    /// `want` and the last degraded/recovered mark.
-    pub(super) async fn verify_pass(
-        &self,
-        from: Option<Head>,
-        want: Option<&str>,
-    ) -> Result<Pass, StoreError> {
+    /// Verifies from the watch's head to the current end through the scan
+    /// driver, folding every verified event into its ledger; notes the last
+    /// degraded/recovered mark and the first breach.
+    pub(super) async fn verify_into(&self, watch: &mut Watch) -> Result<Pass, StoreError> {
         let chain = self.store.chain().clone();
-        let verifier = match &from {
+        let verifier = match &watch.verified {
             Some(head) => Verifier::resume(chain, head),
             None => Verifier::new(chain),
         };
         let mut mark = None;
-        let mut matched = Vec::new();
+        let mut breach = None;
+        let ledger = &mut watch.ledger;
         let end = crate::scan::scan_verified(self.store.as_ref(), verifier, None, |event| {
-            if want.is_some() && event.columns.request_id.as_deref() == want {
-                matched.push(event.clone());
+            for finding in ledger.apply(event) {
+                if breach.is_none() && is_breach(event, &finding) {
+                    breach = Some(format!(
+                        "event {} breaks the protocol: {}: {}",
+                        event.seq,
+                        finding.rule.as_str(),
+                        finding.detail
+                    ));
+                }
             }
             match crate::format::kind_of(event) {
                 Some(EventKind::GateDegraded) => {
@@ -98,91 +154,88 @@ impl Gate {
             }
         })
         .await?;
+        if let Some(head) = end.head() {
+            watch.verified = Some(head);
+        }
         Ok(Pass {
-            head: end.head(),
             mark,
-            matched,
             violation: end.violation,
+            breach,
         })
     }
 
-    /// Verifies the events appended since the last verified head; degrades
-    /// on a violation. Returns the refusal when the gate is (now) degraded,
-    /// else the events of request `want` that this pass verified.
-    pub(super) async fn check_chain(&self, want: &str) -> Result<Vec<Event>, Refusal> {
+    /// A full pass from the first event into a fresh ledger.
+    pub(super) async fn verify_all(&self) -> Result<(Watch, Pass), StoreError> {
+        let mut watch = Watch {
+            verified: None,
+            ledger: Ledger::new(self.ledger_rules()),
+        };
+        let pass = self.verify_into(&mut watch).await?;
+        Ok((watch, pass))
+    }
+
+    /// Verifies the events appended since the last verified head and folds
+    /// them into the ledger; degrades on a violation or a breach. Returns
+    /// the watch, locked for the caller's verb, or the refusal when the
+    /// gate is (now) degraded.
+    pub(super) async fn check_chain(&self) -> Result<tokio::sync::MutexGuard<'_, Watch>, Refusal> {
         if let Some(reason) = self.degraded() {
             return Err(Refusal::Degraded { reason });
         }
-        let from = self.lock().verified;
-        let pass = match self.verify_pass(from, Some(want)).await {
+        let mut watch = self.watch.lock().await;
+        let pass = match self.verify_into(&mut watch).await {
             Ok(pass) => pass,
             Err(e) => return Err(self.degrade(format!("cannot read the chain: {e}")).await),
         };
-        {
-            let mut cursor = self.lock();
-            let newer = match (pass.head, cursor.verified) {
-                (Some(new), Some(old)) => new.seq > old.seq,
-                (Some(_), None) => true,
-                _ => false,
-            };
-            if newer {
-                cursor.verified = pass.head;
-                if let Some(mark) = pass.mark {
-                    cursor.chain_degraded = mark;
-                }
-            }
+        if let Some(mark) = pass.mark {
+            self.lock().chain_degraded = mark;
         }
         if let Some(violation) = pass.violation {
             return Err(self
                 .degrade(format!("chain does not verify: {violation}"))
                 .await);
         }
+        if let Some(breach) = pass.breach {
+            return Err(self.degrade(breach).await);
+        }
         match self.degraded() {
             Some(reason) => Err(Refusal::Degraded { reason }),
-            None => Ok(pass.matched),
+            None => Ok(watch),
         }
     }
 
-    /// Re-checks events a permit relies on: each re-hashes to its stored
-    /// hash; one verified by the pass just made must have the hash verified
-    /// there; one verified earlier must still be linked to by the event
-    /// after it (so a row rewritten with a recomputed hash is caught).
-    pub(super) async fn recheck(&self, events: &[&Event], fresh: &[Event]) -> Result<(), String> {
-        for event in events {
-            let hash = Digest::of_canonical(tags::EVENT, &event.canonical);
-            if hash != event.hash {
-                return Err(format!(
-                    "event {} no longer hashes to its stored hash",
-                    event.seq
-                ));
+    /// Re-reads events this gate verified earlier (runs of consecutive
+    /// seqs in one read each) and checks that their bytes still hash to the
+    /// hashes it verified; returns them in the order asked.
+    pub(super) async fn reread(&self, wanted: &[(u64, Digest)]) -> Result<Vec<Event>, String> {
+        let mut out: Vec<Event> = Vec::with_capacity(wanted.len());
+        let mut i = 0;
+        while i < wanted.len() {
+            let start = wanted[i].0;
+            let mut run = 1;
+            while i + run < wanted.len() && wanted[i + run].0 == start + run as u64 {
+                run += 1;
             }
-            if let Some(verified) = fresh.iter().find(|e| e.seq == event.seq) {
-                if verified.hash != hash || verified.canonical != event.canonical {
-                    return Err(format!(
-                        "event {} changed while it was being verified",
-                        event.seq
-                    ));
-                }
-                continue;
-            }
-            let next = self
+            let events = self
                 .store
-                .read(event.seq + 1, 1)
+                .read(start, run)
                 .await
-                .map_err(|e| format!("cannot read event {}: {e}", event.seq + 1))?;
-            if let Some(next) = next.first() {
-                let prev = next
-                    .envelope()
-                    .map_err(|e| format!("event {} is not an envelope: {e}", next.seq))?
-                    .prev;
-                if prev != hash {
+                .map_err(|e| format!("cannot read event {start}: {e}"))?;
+            for (k, (seq, verified)) in wanted[i..i + run].iter().enumerate() {
+                let event = events
+                    .get(k)
+                    .filter(|e| e.seq == *seq)
+                    .ok_or_else(|| format!("event {seq} is gone"))?;
+                let hash = Digest::of_canonical(tags::EVENT, &event.canonical);
+                if hash != *verified || event.hash != *verified {
                     return Err(format!(
-                        "event {} does not link to event {}",
-                        next.seq, event.seq
+                        "event {seq} no longer holds the bytes this gate verified"
                     ));
                 }
+                out.push(event.clone());
             }
+            i += run;
         }
-        Ok(())
+        Ok(out)
     }
 }
