@@ -14,6 +14,11 @@
 //! The block is evaluated inside each async test, so it may `.await` and may
 //! `return` early (for example to skip when a server is absent). There are no
 //! opt-outs: in an audit log every guarantee holds for every backend.
+//!
+//! The [`attacks`] run the gate against a storage someone edits behind its
+//! back, through a [`Fixture`] that opens several handles on one storage and
+//! applies [`RawEdit`]s; a backend runs them with
+//! [`attack_tests!`](crate::attack_tests).
 
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
@@ -25,7 +30,9 @@ use crate::event::{Actor, Event, EventDraft, EventKind};
 use crate::store::{EventStore, EventStoreExt, Order, Query, StoreError};
 use crate::verify::verify_store;
 
+pub mod attacks;
 mod tree;
+pub use attacks::{ATTACKS, Column, Fixture, RawEdit};
 pub use tree::{tree_nodes_are_kept_as_written, tree_proofs_verify_after_appends};
 
 /// The names of every check, in the order the macro runs them.

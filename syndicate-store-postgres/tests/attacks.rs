@@ -1,0 +1,75 @@
+//! The gate attacks of the conformance kit on a real PostgreSQL server:
+//! several handles (pools) on one database, rows edited by a separate
+//! superuser connection behind their backs (with the append-only trigger
+//! bypassed, as the owner of the database can).
+
+use std::sync::Arc;
+
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
+use syndicate_core::conformance::{Fixture, RawEdit};
+use syndicate_core::{ChainId, EventStore, StoreError};
+use syndicate_store_postgres::PostgresStore;
+use syndicate_store_postgres::testing::fresh_database;
+
+struct Database {
+    url: String,
+}
+
+#[async_trait::async_trait]
+impl Fixture for Database {
+    async fn open(&self) -> Result<Arc<dyn EventStore>, StoreError> {
+        let chain = ChainId::new("attacks").expect("chain id");
+        Ok(Arc::new(PostgresStore::open(&self.url, chain).await?))
+    }
+
+    async fn tamper(&self, edit: RawEdit) {
+        let mut conn = PgConnection::connect(&self.url)
+            .await
+            .expect("a raw connection");
+        sqlx::raw_sql("SET session_replication_role = replica")
+            .execute(&mut conn)
+            .await
+            .expect("bypass the append-only trigger");
+        let changed = match edit {
+            RawEdit::SetColumn { seq, column, value } => {
+                let sql = format!(
+                    "UPDATE events SET {} = $1 WHERE chain = 'attacks' AND seq = $2",
+                    column.name()
+                );
+                sqlx::query(AssertSqlSafe(sql))
+                    .bind(value)
+                    .bind(i64::try_from(seq).expect("seq"))
+                    .execute(&mut conn)
+                    .await
+                    .map(|r| r.rows_affected())
+            }
+            RawEdit::DeleteRow { seq } => {
+                sqlx::query("DELETE FROM events WHERE chain = 'attacks' AND seq = $1")
+                    .bind(i64::try_from(seq).expect("seq"))
+                    .execute(&mut conn)
+                    .await
+                    .map(|r| r.rows_affected())
+            }
+            RawEdit::AddSchemaObject => sqlx::raw_sql(
+                "CREATE FUNCTION foreign_swallow() RETURNS trigger LANGUAGE plpgsql \
+                 AS $$ BEGIN RETURN NULL; END $$; \
+                 CREATE TRIGGER foreign_swallow BEFORE INSERT ON events \
+                 FOR EACH ROW EXECUTE FUNCTION foreign_swallow()",
+            )
+            .execute(&mut conn)
+            .await
+            .map(|_| 1),
+            other => panic!("edit {other:?} is not known to this fixture"),
+        }
+        .expect("the raw edit applies");
+        assert_eq!(changed, 1, "the raw edit must change one row");
+        let _ = conn.close().await;
+    }
+}
+
+syndicate_core::attack_tests!(postgres, {
+    match fresh_database(module_path!()).await {
+        Some(url) => Database { url },
+        None => return,
+    }
+});

@@ -1,0 +1,53 @@
+//! The gate attacks of the conformance kit on a real SQLite file: several
+//! handles (connections) on one file, rows edited with a separate
+//! connection behind their backs.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use syndicate_core::conformance::{Fixture, RawEdit};
+use syndicate_core::{ChainId, EventStore, StoreError};
+use syndicate_store_sqlite::{SqliteOptions, SqliteStore};
+
+struct SqliteFile {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl SqliteFile {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("attacks.db");
+        SqliteFile { _dir: dir, path }
+    }
+}
+
+#[async_trait::async_trait]
+impl Fixture for SqliteFile {
+    async fn open(&self) -> Result<Arc<dyn EventStore>, StoreError> {
+        let chain = ChainId::new("attacks").expect("chain id");
+        let store = SqliteStore::open(&self.path, chain, SqliteOptions::default()).await?;
+        Ok(Arc::new(store))
+    }
+
+    async fn tamper(&self, edit: RawEdit) {
+        let conn = rusqlite::Connection::open(&self.path).expect("a raw connection");
+        let changed = match edit {
+            RawEdit::SetColumn { seq, column, value } => conn.execute(
+                &format!("UPDATE events SET {} = ?1 WHERE seq = ?2", column.name()),
+                rusqlite::params![value, seq as i64],
+            ),
+            RawEdit::DeleteRow { seq } => {
+                conn.execute("DELETE FROM events WHERE seq = ?1", [seq as i64])
+            }
+            RawEdit::AddSchemaObject => conn
+                .execute("CREATE INDEX foreign_actor ON events (actor)", [])
+                .map(|_| 1),
+            other => panic!("edit {other:?} is not known to this fixture"),
+        }
+        .expect("the raw edit applies");
+        assert_eq!(changed, 1, "the raw edit must change one row");
+    }
+}
+
+syndicate_core::attack_tests!(sqlite, { SqliteFile::new() });
