@@ -262,9 +262,15 @@ fn verify_100k(c: &mut Criterion) {
         b.iter(|| {
             let mut next = 0;
             loop {
-                let page =
-                    syndicate_store_sqlite::blocking::read(&raw, &path, &chain(), next, 1000)
-                        .unwrap();
+                let page = syndicate_store_sqlite::blocking::read(
+                    &raw,
+                    &path,
+                    &chain(),
+                    next,
+                    1000,
+                    usize::MAX,
+                )
+                .unwrap();
                 let Some(last) = page.last() else { break };
                 next = last.seq + 1;
                 black_box(page);

@@ -40,6 +40,7 @@ pub const CHECKS: &[&str] = &[
     "empty_store",
     "round_trip",
     "reads_in_pages",
+    "bounded_reads_stop_at_the_byte_cap",
     "batch_is_atomic",
     "bad_drafts_write_nothing",
     "single_use_keys",
@@ -67,6 +68,7 @@ macro_rules! conformance_tests {
                 empty_store,
                 round_trip,
                 reads_in_pages,
+                bounded_reads_stop_at_the_byte_cap,
                 batch_is_atomic,
                 bad_drafts_write_nothing,
                 single_use_keys,
@@ -260,6 +262,43 @@ pub async fn reads_in_pages(store: &dyn EventStore) {
         seqs(&store.read(20, 100).await.expect("read")),
         vec![20, 21, 22, 23, 24]
     );
+}
+
+/// A bounded read stops once the page holds the asked bytes (never below
+/// one event), so scans of large events stay small in memory.
+pub async fn bounded_reads_stop_at_the_byte_cap(store: &dyn EventStore) {
+    let blob = "b".repeat(100_000);
+    let drafts: Vec<EventDraft> = (0..5)
+        .map(|n| {
+            draft(
+                "s",
+                EventKind::Annotation,
+                "tester",
+                json!({ "note": n, "blob": blob }),
+            )
+        })
+        .collect();
+    store.append(&drafts).await.expect("append");
+    let size = all_events(store).await[0].canonical.len();
+    for (max_bytes, expected) in [
+        (1, 1),
+        (size, 1),
+        (size + 1, 2),
+        (3 * size, 3),
+        (usize::MAX, 5),
+    ] {
+        let page = store
+            .read_bounded(0, 1000, max_bytes)
+            .await
+            .expect("bounded read");
+        assert_eq!(
+            seqs(&page),
+            (0..expected).collect::<Vec<u64>>(),
+            "{store:?}: read_bounded(0, 1000, {max_bytes}) with events of {size} bytes"
+        );
+    }
+    let page = store.read_bounded(3, 1, usize::MAX).await.expect("read");
+    assert_eq!(seqs(&page), [3], "{store:?}: the count still bounds a page");
 }
 
 /// A batch with one bad draft, or one used key, writes nothing at all.

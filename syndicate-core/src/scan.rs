@@ -3,8 +3,12 @@
 //!
 //! A backend may return fewer events than asked for without being at the
 //! end, so only an empty page ends a scan. Pages are capped in bytes as well
-//! as in count ([`PAGE_BYTES`]): after a page of large events the next page
-//! asks for fewer. Hashing runs off the async executor (on the blocking
+//! as in count ([`PAGE_BYTES`]): each page is read with
+//! [`EventStore::read_bounded`], which stops reading rows once the page
+//! holds that many bytes, and after a page of large events the next page
+//! asks for fewer. At most two pages are held at once (one being verified,
+//! the next being read), so memory stays near `2 × PAGE_BYTES` plus one
+//! event whatever the event sizes. Hashing runs off the async executor (on the blocking
 //! pool of the tokio runtime when there is one) while the next page is read.
 
 use crate::event::Event;
@@ -145,7 +149,7 @@ async fn read_clipped<S: EventStore + ?Sized>(
     if limit == 0 {
         return Ok(Vec::new());
     }
-    let mut events = store.read(from, limit).await?;
+    let mut events = store.read_bounded(from, limit, PAGE_BYTES).await?;
     if let Some(upto) = upto {
         events.retain(|e| e.seq <= upto);
     }

@@ -219,6 +219,26 @@ pub trait EventStore: Send + Sync + Debug {
     /// of a row that cannot be represented as an [`Event`].
     async fn read(&self, from_seq: u64, limit: usize) -> Result<Vec<Event>, StoreError>;
 
+    /// As [`read`](EventStore::read), but stops once the events read hold
+    /// `max_bytes` of canonical bytes or more (always at least one event),
+    /// so a page of large events stays small in memory. Scans read through
+    /// this. The default reads `limit` events and drops the excess; a
+    /// backend whose events can be large overrides it to stop reading rows
+    /// early.
+    ///
+    /// # Errors
+    /// As [`read`](EventStore::read).
+    async fn read_bounded(
+        &self,
+        from_seq: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        let mut events = self.read(from_seq, limit).await?;
+        events.truncate(bounded_count(&events, max_bytes));
+        Ok(events)
+    }
+
     /// Events matching a query, in the query's order, at most `query.limit`.
     ///
     /// # Errors
@@ -278,6 +298,14 @@ macro_rules! forward_store {
             async fn read(&self, from_seq: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
                 (**self).read(from_seq, limit).await
             }
+            async fn read_bounded(
+                &self,
+                from_seq: u64,
+                limit: usize,
+                max_bytes: usize,
+            ) -> Result<Vec<Event>, StoreError> {
+                (**self).read_bounded(from_seq, limit, max_bytes).await
+            }
             async fn query(&self, query: &Query) -> Result<Vec<Event>, StoreError> {
                 (**self).query(query).await
             }
@@ -297,6 +325,20 @@ macro_rules! forward_store {
 forward_store!(Arc<T>);
 forward_store!(Box<T>);
 forward_store!(&T);
+
+/// How many of `events` a bounded read keeps: up to and including the
+/// first whose canonical bytes bring the total to `max_bytes` or more (at
+/// least one).
+pub fn bounded_count(events: &[Event], max_bytes: usize) -> usize {
+    let mut total = 0usize;
+    for (i, event) in events.iter().enumerate() {
+        total = total.saturating_add(event.canonical.len());
+        if total >= max_bytes {
+            return i + 1;
+        }
+    }
+    events.len()
+}
 
 /// Conveniences over any [`EventStore`]; implemented for every store, never
 /// implemented by hand.

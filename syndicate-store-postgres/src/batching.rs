@@ -164,6 +164,15 @@ impl<S: EventStore> EventStore for BatchingStore<S> {
         self.inner.read(from_seq, limit).await
     }
 
+    async fn read_bounded(
+        &self,
+        from_seq: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        self.inner.read_bounded(from_seq, limit, max_bytes).await
+    }
+
     async fn query(&self, query: &Query) -> Result<Vec<Event>, StoreError> {
         self.inner.query(query).await
     }

@@ -414,20 +414,40 @@ impl EventStore for PostgresStore {
     }
 
     async fn read(&self, from_seq: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
+        self.read_bounded(from_seq, limit, usize::MAX).await
+    }
+
+    async fn read_bounded(
+        &self,
+        from_seq: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        use futures_util::TryStreamExt as _;
         let Ok(from) = i64::try_from(from_seq) else {
             return Ok(Vec::new());
         };
-        let rows = sqlx::query(
+        // Rows are decoded as they arrive; once the page holds `max_bytes`
+        // the rest are discarded unread into memory.
+        let mut rows = sqlx::query(
             "SELECT seq, hash, canonical, at, session, kind, actor, request_id, once
              FROM events WHERE chain = $1 AND seq >= $2 ORDER BY seq LIMIT $3",
         )
         .bind(self.chain.as_str())
         .bind(from)
         .bind(limit_of(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(error::read)?;
-        rows.iter().map(event_of_row).collect()
+        .fetch(&self.pool);
+        let mut events = Vec::new();
+        let mut bytes = 0usize;
+        while bytes < max_bytes {
+            let Some(row) = rows.try_next().await.map_err(error::read)? else {
+                break;
+            };
+            let event = event_of_row(&row)?;
+            bytes = bytes.saturating_add(event.canonical.len());
+            events.push(event);
+        }
+        Ok(events)
     }
 
     async fn put_tree_nodes(&self, nodes: &[(NodeId, Hash)]) -> Result<(), StoreError> {

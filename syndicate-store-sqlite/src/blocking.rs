@@ -166,11 +166,13 @@ pub fn read(
     chain: &ChainId,
     from_seq: u64,
     limit: usize,
+    max_bytes: usize,
 ) -> Result<Vec<Event>, StoreError> {
     let Ok(from) = i64::try_from(from_seq) else {
         return Ok(Vec::new());
     };
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut bytes = 0usize;
     let err = |e| sqlite_error(path, e, false);
     let mut stmt = conn
         .prepare_cached(&format!(
@@ -181,9 +183,14 @@ pub fn read(
         .query(params![chain.as_str(), from, limit])
         .map_err(err)?;
     let mut events = Vec::with_capacity(usize::try_from(limit).unwrap_or(0).min(1024));
-    while let Some(row) = rows.next().map_err(err)? {
+    // Rows are stepped one at a time: stopping early leaves the rest unread.
+    while bytes < max_bytes
+        && let Some(row) = rows.next().map_err(err)?
+    {
         let fallback = from_seq + events.len() as u64;
-        events.push(event_of(row, fallback)?);
+        let event = event_of(row, fallback)?;
+        bytes = bytes.saturating_add(event.canonical.len());
+        events.push(event);
     }
     Ok(events)
 }

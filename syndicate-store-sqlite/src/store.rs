@@ -267,9 +267,18 @@ impl EventStore for SqliteStore {
     }
 
     async fn read(&self, from_seq: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
+        self.read_bounded(from_seq, limit, usize::MAX).await
+    }
+
+    async fn read_bounded(
+        &self,
+        from_seq: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Event>, StoreError> {
         let (path, chain) = (self.path.clone(), self.chain.clone());
         self.reader
-            .run(move |conn| blocking::read(conn, &path, &chain, from_seq, limit))
+            .run(move |conn| blocking::read(conn, &path, &chain, from_seq, limit, max_bytes))
             .await
     }
 

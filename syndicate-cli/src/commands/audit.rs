@@ -6,12 +6,13 @@ use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use async_trait::async_trait;
 use clap::{Args, Subcommand, ValueEnum};
+use syndicate_core::scan::scan_verified;
 use syndicate_core::seal::EVENT_LIMITS;
+use syndicate_core::story::{StoryChecker, StoryReport};
 use syndicate_core::{
-    ChainId, Check, Columns, Digest, Envelope, Event, EventDraft, EventKind, EventStore, Head,
-    Order, Query, Report, StoreError, Summary, Timestamp, Verifier, Violation, tags, verify_store,
+    ChainId, Check, Columns, Digest, Envelope, Event, EventKind, EventStore, Order, Query, Report,
+    StoreError, Summary, Timestamp, Verifier, Violation, tags,
 };
 
 use crate::exit::{CommandResult, Failure};
@@ -163,7 +164,8 @@ async fn verify(args: &VerifyArgs) -> CommandResult {
         .map(str::parse::<Digest>)
         .transpose()
         .map_err(|e| Failure::usage(format!("--head: {e}")))?;
-    let (chain, report) = match (&args.store, &args.jsonl) {
+    // Integrity and story in one pass over the same bytes.
+    let (chain, report, story) = match (&args.store, &args.jsonl) {
         (Some(url), _) => verify_url(&parse_url(url)?, chain.as_ref()).await?,
         (None, Some(path)) => verify_jsonl(path, chain)?,
         (None, None) => return Err(Failure::usage("give --store URL or --jsonl FILE")),
@@ -173,45 +175,46 @@ async fn verify(args: &VerifyArgs) -> CommandResult {
         None => report,
     };
     print_report(chain.as_ref(), &report)?;
-    // The chain is intact; now check the story it tells.
-    super::story::check(
-        args.store.as_deref(),
-        args.jsonl.as_deref(),
-        chain.as_ref(),
-        &report,
-    )
-    .await
+    // The chain is intact; now the story it tells.
+    super::story::print_for(&report, &story)
 }
 
 /// Verifies a store up to the head it had when verification started, so
-/// appends by other processes meanwhile neither break nor prolong the run.
+/// appends by other processes meanwhile neither break nor prolong the run,
+/// and checks the story of the same events in the same pass.
 async fn verify_url(
     url: &StoreUrl,
     chain: Option<&ChainId>,
-) -> Result<(Option<ChainId>, Report), Failure> {
+) -> Result<(Option<ChainId>, Report, StoryReport), Failure> {
     let store = open(url, chain, Access::ReadOnly).await?;
-    let cap = match store.head().await {
+    let upto = match store.head().await {
         Ok(Some(head)) => Some(head.seq),
         Ok(None) => {
             return Ok((
                 Some(store.chain().clone()),
                 Verifier::new(store.chain().clone()).report(None),
+                StoryReport::default(),
             ));
         }
         // An unreadable head row: verify everything; the verifier reports it.
         Err(StoreError::Corrupt { .. }) => None,
         Err(e) => return Err(Failure::usage(format!("cannot read {url}: {e}"))),
     };
-    let capped = Capped {
-        inner: store.as_ref(),
-        last: cap,
-        progress: Progress::new(),
-    };
-    let report = verify_store(&capped, None)
-        .await
-        .map_err(|e| Failure::usage(format!("cannot read {url}: {e}")))?;
-    capped.progress.finish();
-    Ok((Some(store.chain().clone()), report))
+    let progress = Progress::new();
+    let mut story = StoryChecker::new();
+    let verifier = Verifier::new(store.chain().clone());
+    let end = scan_verified(store.as_ref(), verifier, upto, |event| {
+        story.check(event);
+        progress.add(1);
+    })
+    .await
+    .map_err(|e| Failure::usage(format!("cannot read {url}: {e}")))?;
+    progress.finish();
+    Ok((
+        Some(store.chain().clone()),
+        end.verifier.report(end.violation),
+        story.report(),
+    ))
 }
 
 fn print_report(chain: Option<&ChainId>, report: &Report) -> CommandResult {
@@ -251,13 +254,17 @@ fn print_report(chain: Option<&ChainId>, report: &Report) -> CommandResult {
 
 /// Verifies a JSONL export offline: every line must be exactly the RFC 8785
 /// form of a v1 envelope, and the lines one unbroken chain.
-fn verify_jsonl(path: &Path, chain: Option<ChainId>) -> Result<(Option<ChainId>, Report), Failure> {
+fn verify_jsonl(
+    path: &Path,
+    chain: Option<ChainId>,
+) -> Result<(Option<ChainId>, Report, StoryReport), Failure> {
     let file = File::open(path)
         .map_err(|e| Failure::usage(format!("cannot open {}: {e}", path.display())))?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut verifier = chain.clone().map(Verifier::new);
     let mut chain = chain;
     let progress = Progress::new();
+    let mut story = StoryChecker::new();
     let mut line = Vec::new();
     let mut number = 0u64;
     loop {
@@ -288,18 +295,19 @@ fn verify_jsonl(path: &Path, chain: Option<ChainId>) -> Result<(Option<ChainId>,
                     expected,
                     found,
                 };
-                return Ok(finish(chain, verifier, Some(violation), &progress));
+                return Ok(finish(chain, verifier, Some(violation), &progress, &story));
             }
         };
         let Some(v) = verifier.as_mut() else {
             continue;
         };
         if let Err(violation) = v.check(&event) {
-            return Ok(finish(chain, verifier, Some(violation), &progress));
+            return Ok(finish(chain, verifier, Some(violation), &progress, &story));
         }
+        story.check(&event);
         progress.add(1);
     }
-    Ok(finish(chain, verifier, None, &progress))
+    Ok(finish(chain, verifier, None, &progress, &story))
 }
 
 fn finish(
@@ -307,7 +315,8 @@ fn finish(
     verifier: Option<Verifier>,
     violation: Option<Violation>,
     progress: &Progress,
-) -> (Option<ChainId>, Report) {
+    story: &StoryChecker,
+) -> (Option<ChainId>, Report, StoryReport) {
     progress.finish();
     let report = match verifier {
         Some(v) => v.report(violation),
@@ -316,7 +325,7 @@ fn finish(
             violation,
         },
     };
-    (chain, report)
+    (chain, report, story.report())
 }
 
 /// One export line as an event: its hash is the hash of the line itself.
@@ -502,52 +511,5 @@ impl Progress {
         if self.shown && self.count() >= PROGRESS_EVERY {
             eprint!("\r\x1b[K");
         }
-    }
-}
-
-/// A store seen only up to seq `last` (all of it when `None`), counting
-/// what is read for the progress line.
-struct Capped<'a> {
-    inner: &'a dyn EventStore,
-    last: Option<u64>,
-    progress: Progress,
-}
-
-impl std::fmt::Debug for Capped<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.inner.fmt(f)
-    }
-}
-
-#[async_trait]
-impl EventStore for Capped<'_> {
-    fn chain(&self) -> &ChainId {
-        self.inner.chain()
-    }
-
-    async fn append(&self, _drafts: &[EventDraft]) -> Result<Vec<Event>, StoreError> {
-        Err(StoreError::Other {
-            store: "audit",
-            source: "the audit view of a store is read-only".into(),
-        })
-    }
-
-    async fn head(&self) -> Result<Option<Head>, StoreError> {
-        self.inner.head().await
-    }
-
-    async fn read(&self, from_seq: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
-        let limit = match self.last {
-            Some(last) if from_seq > last => return Ok(Vec::new()),
-            Some(last) => limit.min(usize::try_from(last - from_seq + 1).unwrap_or(usize::MAX)),
-            None => limit,
-        };
-        let events = self.inner.read(from_seq, limit).await?;
-        self.progress.add(events.len() as u64);
-        Ok(events)
-    }
-
-    async fn query(&self, query: &Query) -> Result<Vec<Event>, StoreError> {
-        self.inner.query(query).await
     }
 }

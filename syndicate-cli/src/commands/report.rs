@@ -7,9 +7,9 @@ use std::io::Write;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use serde_json::Value;
+use syndicate_core::scan::scan_verified;
 use syndicate_core::story::StoryChecker;
-use syndicate_core::verify::VERIFY_PAGE;
-use syndicate_core::{ChainId, EventKind, EventStore, verify_store};
+use syndicate_core::{ChainId, EventKind, EventStore, Verifier};
 
 use crate::exit::{CommandResult, Failure};
 use crate::store_url::{Access, StoreUrl, open};
@@ -122,87 +122,30 @@ fn bump(map: &mut BTreeMap<String, u64>, key: impl Into<String>) {
 pub async fn build(store: &dyn EventStore) -> Result<AuditReport, Failure> {
     let unreadable =
         |e: syndicate_core::StoreError| Failure::usage(format!("cannot read the store: {e}"));
-    let integrity = verify_store(store, None).await.map_err(unreadable)?;
     let mut report = AuditReport {
         chain: store.chain().to_string(),
-        integrity_violation: integrity.violation.as_ref().map(ToString::to_string),
         ..AuditReport::default()
     };
     let mut story = StoryChecker::new();
     let mut first_at = None;
-    let mut next = 0;
-    loop {
-        let page = store.read(next, VERIFY_PAGE).await.map_err(unreadable)?;
-        let Some(last) = page.last() else { break };
-        next = last.seq + 1;
-        for event in &page {
-            story.check(event);
-            report.events += 1;
-            first_at.get_or_insert_with(|| event.columns.at.clone());
-            report.span = Some((
-                first_at.clone().unwrap_or_default(),
-                event.columns.at.clone(),
-            ));
-            report.head = Some(event.hash.to_string());
-            bump(&mut report.kinds, event.columns.kind.clone());
-            let Ok(envelope) = event.envelope() else {
-                continue;
-            };
-            let body = &envelope.body;
-            match envelope.kind {
-                EventKind::ActionProposed => {
-                    bump(&mut report.proposals_by_risk, text(body, "risk_tier"));
-                    for control in body
-                        .get("controls")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                    {
-                        if let Some(control) = control.as_str() {
-                            bump(&mut report.controls, control);
-                        }
-                    }
-                }
-                EventKind::ActionApproved => {
-                    let who = match body.get("method").and_then(Value::as_str) {
-                        Some("policy") => format!("policy:{}", text(body, "rule")),
-                        _ => text(body, "approver"),
-                    };
-                    bump(&mut report.approvals_by_approver, who);
-                }
-                EventKind::ExecutionCompleted => bump(&mut report.outcomes, text(body, "outcome")),
-                EventKind::ExecutionRejected => {
-                    bump(&mut report.refused_executions, text(body, "reason"))
-                }
-                EventKind::ExecutionDigestMismatch => {
-                    bump(&mut report.refused_executions, "digest_mismatch")
-                }
-                EventKind::ApprovalRefused => {
-                    bump(&mut report.refused_approvals, text(body, "reason"))
-                }
-                EventKind::PolicyActivated => {
-                    let policy = body.get("policy").cloned().unwrap_or(Value::Null);
-                    report.policies.push(PolicyLine {
-                        seq: event.seq,
-                        id: text(&policy, "id"),
-                        version: text(&policy, "version"),
-                        digest: text(&policy, "digest"),
-                        at: event.columns.at.clone(),
-                    });
-                }
-                EventKind::GateDegraded | EventKind::GateRecovered => {
-                    report.gate_status.push(StatusLine {
-                        seq: event.seq,
-                        kind: envelope.kind.to_string(),
-                        at: event.columns.at.clone(),
-                        operator: text(body, "operator"),
-                        reason: text(body, "reason"),
-                    })
-                }
-                _ => {}
-            }
-        }
-    }
+    // Integrity and story in one pass over the same bytes: only events that
+    // verified are counted.
+    let verifier = Verifier::new(store.chain().clone());
+    let end = scan_verified(store, verifier, None, |event| {
+        story.check(event);
+        report.events += 1;
+        first_at.get_or_insert_with(|| event.columns.at.clone());
+        report.span = Some((
+            first_at.clone().unwrap_or_default(),
+            event.columns.at.clone(),
+        ));
+        report.head = Some(event.hash.to_string());
+        bump(&mut report.kinds, event.columns.kind.clone());
+        tally(&mut report, event);
+    })
+    .await
+    .map_err(unreadable)?;
+    report.integrity_violation = end.violation.as_ref().map(ToString::to_string);
     report.story_violations = story
         .report()
         .violations
@@ -210,6 +153,60 @@ pub async fn build(store: &dyn EventStore) -> Result<AuditReport, Failure> {
         .map(ToString::to_string)
         .collect();
     Ok(report)
+}
+
+/// Counts one verified event into the report's tables.
+fn tally(report: &mut AuditReport, event: &syndicate_core::Event) {
+    let Ok(envelope) = event.envelope() else {
+        return;
+    };
+    let body = &envelope.body;
+    match envelope.kind {
+        EventKind::ActionProposed => {
+            bump(&mut report.proposals_by_risk, text(body, "risk_tier"));
+            for control in body
+                .get("controls")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(control) = control.as_str() {
+                    bump(&mut report.controls, control);
+                }
+            }
+        }
+        EventKind::ActionApproved => {
+            let who = match body.get("method").and_then(Value::as_str) {
+                Some("policy") => format!("policy:{}", text(body, "rule")),
+                _ => text(body, "approver"),
+            };
+            bump(&mut report.approvals_by_approver, who);
+        }
+        EventKind::ExecutionCompleted => bump(&mut report.outcomes, text(body, "outcome")),
+        EventKind::ExecutionRejected => bump(&mut report.refused_executions, text(body, "reason")),
+        EventKind::ExecutionDigestMismatch => {
+            bump(&mut report.refused_executions, "digest_mismatch")
+        }
+        EventKind::ApprovalRefused => bump(&mut report.refused_approvals, text(body, "reason")),
+        EventKind::PolicyActivated => {
+            let policy = body.get("policy").cloned().unwrap_or(Value::Null);
+            report.policies.push(PolicyLine {
+                seq: event.seq,
+                id: text(&policy, "id"),
+                version: text(&policy, "version"),
+                digest: text(&policy, "digest"),
+                at: event.columns.at.clone(),
+            });
+        }
+        EventKind::GateDegraded | EventKind::GateRecovered => report.gate_status.push(StatusLine {
+            seq: event.seq,
+            kind: envelope.kind.to_string(),
+            at: event.columns.at.clone(),
+            operator: text(body, "operator"),
+            reason: text(body, "reason"),
+        }),
+        _ => {}
+    }
 }
 
 fn write_counts(out: &mut String, title: &str, counts: &BTreeMap<String, u64>) {
