@@ -5,3 +5,4 @@
 pub mod commands;
 pub mod exit;
 mod store_url;
+pub mod terminal;

@@ -82,7 +82,9 @@ fn main() -> ExitCode {
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("syndicate: {failure}");
+            // The reason may quote stored or agent-chosen text: escaped.
+            let reason = failure.to_string();
+            eprintln!("syndicate: {}", syndicate_cli::terminal::escape(&reason));
             ExitCode::from(failure.code)
         }
     }

@@ -6,11 +6,15 @@ use std::sync::Arc;
 use clap::Args;
 use std::path::Path;
 use syndicate_core::decision::{Decision, SignedDecision, Statement};
-use syndicate_core::gate::{Gate, GateConfig, GateError, ProposedBody, active_policy, body_of};
+use syndicate_core::gate::{
+    Closed, Gate, GateConfig, GateError, ProposedBody, Status, active_policy,
+};
 use syndicate_core::{Actor, ChainId, Digest, EventStore};
 
 use crate::exit::{CommandResult, Failure};
 use crate::store_url::{self, StoreUrl};
+use crate::terminal::escape;
+use std::io::Write;
 
 /// Where the chain is.
 #[derive(Debug, Args)]
@@ -143,6 +147,7 @@ pub fn approve(args: &ApproveArgs) -> CommandResult {
     }
     runtime()?.block_on(async {
         let gate = open_gate(&args.store).await?;
+        present(&gate, &args.request_id).await?;
         let approval = gate
             .approve(&args.request_id, &Actor::human(&approver), &digest)
             .await
@@ -150,6 +155,20 @@ pub fn approve(args: &ApproveArgs) -> CommandResult {
         report(&approval, &args.request_id, &digest, &approver);
         Ok(())
     })
+}
+
+/// Shows the person the verified, escaped proposal, whose digest was
+/// recomputed from its action ([`Gate::proposal`] refuses one whose recorded
+/// digest differs). The gate then approves only when the digest the person
+/// typed equals it, and records a refused attempt otherwise. An unknown or
+/// closed request has nothing to show: the gate refuses and records the
+/// attempt.
+async fn present(gate: &Gate, request_id: &str) -> CommandResult {
+    match gate.proposal(request_id).await {
+        Ok(Some((body, action))) => print_proposal(&mut std::io::stdout().lock(), &body, &action),
+        Ok(None) | Err(GateError::Refused { .. }) => Ok(()),
+        Err(e) => Err(Failure::usage(e)),
+    }
 }
 
 fn report(
@@ -198,6 +217,7 @@ fn approve_signed(args: &ApproveArgs, digest: Digest) -> CommandResult {
     }
     runtime()?.block_on(async {
         let gate = open_gate(&args.store).await?;
+        present(&gate, &args.request_id).await?;
         let chain = gate.store().chain().clone();
         let signed = SignedDecision::sign(&key, statement(chain)).map_err(Failure::usage)?;
         let approval = gate.submit(signed).await.map_err(outcome)?;
@@ -274,50 +294,103 @@ pub fn deny(args: &DenyArgs) -> CommandResult {
     })
 }
 
-/// Shows what an approver needs to see: the canonical action, its digest,
-/// risk tier, requester, controls and current state.
+/// Shows what an approver needs to see: the canonical action, its digest
+/// (recomputed from the verified proposal), risk tier, requester, controls
+/// and where the request stands. The chain is verified first; every string
+/// read from it is escaped for the terminal.
 ///
 /// # Errors
-/// Exit 2 for an unknown request or an unusable store.
+/// Exit 2 for an unknown or closed request or an unusable store.
 pub fn show(args: &ShowArgs) -> CommandResult {
     runtime()?.block_on(async {
-        let store = open_store(&args.store).await?;
-        let events = store
-            .query(&syndicate_core::Query::request(args.request_id.as_str()))
+        let gate = open_gate(&args.store).await?;
+        let Some((body, action)) = gate
+            .proposal(&args.request_id)
+            .await
+            .map_err(Failure::usage)?
+        else {
+            return Err(unknown(&gate, &args.request_id).await);
+        };
+        let status = gate
+            .request(&args.request_id)
             .await
             .map_err(Failure::usage)?;
-        let Some(proposed) = events.iter().find(|e| e.columns.kind == "action.proposed") else {
-            return Err(Failure::usage(format!(
-                "no request {:?} on chain {}; check the id and --chain",
-                args.request_id,
-                store.chain()
-            )));
-        };
-        let body: ProposedBody = body_of(proposed).map_err(Failure::usage)?;
-        let canonical =
-            syndicate_core::jcs::to_canonical_vec(&body.action).map_err(Failure::usage)?;
-        println!("request:    {}", body.request_id);
-        println!("session:    {}", proposed.columns.session);
-        println!("requester:  {}", body.requester);
-        println!("risk tier:  {}", body.risk_tier);
-        println!(
-            "policy:     {} (rule {}), {} approval(s) needed",
-            body.decision.as_str(),
-            body.rule.as_deref().unwrap_or("none"),
-            body.approvals_required
-        );
-        if !body.controls.is_empty() {
-            println!("controls:   {}", body.controls.join(", "));
-        }
-        println!("action:     {}", String::from_utf8_lossy(&canonical));
-        println!("digest:     {}", body.action_digest);
-        println!("history:");
-        for event in &events {
-            println!(
-                "  seq {:>6}  {}  {}  by {}",
-                event.seq, event.columns.at, event.columns.kind, event.columns.actor
-            );
+        let mut out = std::io::stdout().lock();
+        print_proposal(&mut out, &body, &action)?;
+        if let Some(request) = status.open() {
+            let line = |out: &mut dyn Write, text: String| {
+                writeln!(out, "{text}").map_err(|e| Failure::usage(format!("stdout: {e}")))
+            };
+            line(
+                &mut out,
+                format!(
+                    "approvals:  {} of {}",
+                    request.approval_count(),
+                    request.required
+                ),
+            )?;
+            for a in &request.approvals {
+                line(
+                    &mut out,
+                    format!(
+                        "  {} at {} (seq {}), usable until {}{}",
+                        escape(&a.approver),
+                        a.at,
+                        a.seq,
+                        a.usable_until,
+                        if a.signed { ", signed" } else { "" }
+                    ),
+                )?;
+            }
+            if let Some(seq) = request.started {
+                line(&mut out, format!("started:    seq {seq}"))?;
+            }
         }
         Ok(())
     })
+}
+
+/// The refusal for a request `show` or `approve` cannot present: never
+/// proposed, or already closed.
+async fn unknown(gate: &Gate, request_id: &str) -> Failure {
+    let why = match gate.request(request_id).await {
+        Ok(Status::Closed(Closed::Completed)) => "it already ran and completed",
+        Ok(Status::Closed(_)) => "it was denied",
+        _ => "no such request on this chain; check the id and --chain",
+    };
+    Failure::usage(format!(
+        "request {:?} cannot be shown or approved: {why}",
+        escape(request_id)
+    ))
+}
+
+/// Prints a proposal, every string escaped.
+fn print_proposal(
+    out: &mut dyn Write,
+    body: &ProposedBody,
+    action: &syndicate_core::Action,
+) -> CommandResult {
+    let canonical = String::from_utf8_lossy(action.canonical_bytes());
+    let mut text = format!(
+        "request:    {}\nrequester:  {}\nrisk tier:  {}\npolicy:     {} (rule {}), {} approval(s) needed\n",
+        escape(&body.request_id),
+        escape(&body.requester),
+        body.risk_tier,
+        body.decision.as_str(),
+        escape(body.rule.as_deref().unwrap_or("none")),
+        body.approvals_required
+    );
+    if !body.controls.is_empty() {
+        text.push_str(&format!(
+            "controls:   {}\n",
+            escape(&body.controls.join(", "))
+        ));
+    }
+    text.push_str(&format!(
+        "action:     {}\ndigest:     {}\n",
+        escape(&canonical),
+        action.digest()
+    ));
+    out.write_all(text.as_bytes())
+        .map_err(|e| Failure::usage(format!("cannot write standard output: {e}")))
 }

@@ -236,7 +236,8 @@ fn print_report(chain: Option<&ChainId>, report: &Report) -> CommandResult {
         },
         Some(violation) => writeln!(
             out,
-            "BROKEN at {violation}\nverified before it: {} events{on_chain}",
+            "BROKEN at {}\nverified before it: {} events{on_chain}",
+            crate::terminal::escape(&violation.to_string()),
             s.events
         ),
     };

@@ -31,10 +31,13 @@ fn print(story: &StoryReport) -> CommandResult {
             story.requests, story.open_requests
         )
     } else {
-        story
-            .violations
-            .iter()
-            .try_for_each(|v| writeln!(out, "STORY VIOLATION at {v}"))
+        story.violations.iter().try_for_each(|v| {
+            writeln!(
+                out,
+                "STORY VIOLATION at {}",
+                crate::terminal::escape(&v.to_string())
+            )
+        })
     };
     written
         .and_then(|()| out.flush())

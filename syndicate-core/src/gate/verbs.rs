@@ -144,14 +144,19 @@ impl Gate {
         }
     }
 
-    /// The action an open request proposed, read back from its
-    /// `action.proposed` event and checked against the hash this gate
-    /// verified; `None` when the request is unknown or closed.
+    /// The `action.proposed` body of an open request, read back from the
+    /// store and checked against the hash this gate verified, with its
+    /// action re-canonicalized and its digest recomputed: what a person is
+    /// shown before approving. `None` when the request is unknown or closed.
     ///
     /// # Errors
     /// As [`Gate::request`]; [`GateError::Malformed`] when the event no
-    /// longer holds the verified bytes or its action is not one.
-    pub async fn proposed_action(&self, request_id: &str) -> Result<Option<Action>, GateError> {
+    /// longer holds the verified bytes, its action is not one, or the
+    /// action's digest is not the proposed digest.
+    pub async fn proposal(
+        &self,
+        request_id: &str,
+    ) -> Result<Option<(ProposedBody, Action)>, GateError> {
         let Some(state) = self.request(request_id).await?.open().cloned() else {
             return Ok(None);
         };
@@ -164,11 +169,23 @@ impl Gate {
             .await
             .map_err(malformed)?;
         let body: ProposedBody = body_of(&events[0])?;
-        let action = Action::from_value(body.action)?;
-        if action.digest() != state.digest {
-            return Err(malformed("the action does not match its digest".into()));
+        let action = Action::from_value(body.action.clone())?;
+        if action.digest() != state.digest || body.action_digest != state.digest {
+            return Err(malformed(format!(
+                "the recorded action's digest is {}, not the proposed {}",
+                action.digest(),
+                state.digest
+            )));
         }
-        Ok(Some(action))
+        Ok(Some((body, action)))
+    }
+
+    /// The action of an open request, as [`Gate::proposal`] reads it.
+    ///
+    /// # Errors
+    /// As [`Gate::proposal`].
+    pub async fn proposed_action(&self, request_id: &str) -> Result<Option<Action>, GateError> {
+        Ok(self.proposal(request_id).await?.map(|(_, action)| action))
     }
 
     /// Records a refusal of an approval or denial attempt and returns it as
