@@ -90,8 +90,8 @@ pub use config::{Clock, GateConfig};
 pub use error::{GateError, Refusal};
 pub use permit::{Outcome, Permit, result_digest};
 pub use policy::{
-    Classification, DEFAULT_APPROVAL_TTL_SECONDS, Decision, Policy, PolicyError, RiskTier, Rule,
-    RulePolicy, glob_match,
+    Classification, DEFAULT_APPROVAL_TTL_SECONDS, Decision, Policy, PolicyError, PolicyFinding,
+    RiskTier, Rule, RulePolicy, glob_match,
 };
 pub use request::{Approval, Proposal, RequestState};
 pub use verbs::MAX_RECORDED_BYTES;
@@ -148,6 +148,9 @@ impl Gate {
                 ledger: crate::protocol::Ledger::default(),
             }),
         };
+        for finding in gate.policy.findings() {
+            tracing::warn!(policy = %gate.policy.reference().id, "policy finding: {finding}");
+        }
         let (watch, pass) = gate.verify_all().await?;
         gate.watch = tokio::sync::Mutex::new(watch);
         if let Some(mark) = pass.mark {

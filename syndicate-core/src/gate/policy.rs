@@ -133,6 +133,13 @@ pub trait Policy: Send + Sync + fmt::Debug {
     fn document(&self) -> &Value;
     /// Classifies an action. Must be deterministic for a given action.
     fn classify(&self, action: &Action) -> Classification;
+
+    /// Weaknesses of the policy worth a warning (a rule order a caller
+    /// could dodge by spelling); the gate logs each when it opens. None by
+    /// default.
+    fn findings(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// The approvers and operators the document declares; approvals must
     /// be signed when it declares approvers. None by default.
     fn signers(&self) -> Option<&Signers> {
@@ -247,7 +254,72 @@ pub struct RulePolicy {
     reference: PolicyRef,
     document: Value,
     rules: Vec<Rule>,
+    /// `(tool, target)` patterns of each rule in normal form.
+    folded: Vec<(String, String)>,
     signers: Signers,
+    findings: Vec<PolicyFinding>,
+}
+
+/// A rule set a caller could dodge by spelling: a stricter rule with a
+/// target pattern, followed by a laxer rule that an action of the same tool
+/// *without* a target reaches instead. The policy loads (the matching is
+/// what it says) and [`RulePolicy::findings`] lists it; the gate logs it as
+/// a warning when it opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyFinding {
+    /// The stricter rule.
+    pub stricter: String,
+    /// The laxer rule an action without a target reaches.
+    pub laxer: String,
+    /// The finding in words.
+    pub detail: String,
+}
+
+/// How strict a classification is: deny, then more approvers, then human,
+/// then auto-approve.
+fn strictness(c: &Classification) -> (u8, u32) {
+    match c.decision {
+        Decision::Deny => (3, u32::MAX),
+        Decision::Human => (2, c.approvers),
+        Decision::AutoApprove => (1, 0),
+    }
+}
+
+/// The findings of a rule list (see [`PolicyFinding`]).
+fn findings_of(rules: &[Rule], folded: &[(String, String)]) -> Vec<PolicyFinding> {
+    let mut out = Vec::new();
+    for (i, strict) in rules.iter().enumerate() {
+        if folded[i].1 == "*" {
+            continue;
+        }
+        // The first later rule an action of this tool without a target meets.
+        let reached = rules
+            .iter()
+            .enumerate()
+            .skip(i + 1)
+            .find(|(j, _)| folded[*j].1 == "*" && glob_match(&folded[*j].0, &folded[i].0));
+        if let Some((_, lax)) = reached
+            && strictness(&lax.classification) < strictness(&strict.classification)
+        {
+            out.push(PolicyFinding {
+                stricter: strict.id.clone(),
+                laxer: lax.id.clone(),
+                detail: format!(
+                    "rule {:?} (tool {:?}, target {:?}, {}) is skipped by an action that \
+                     leaves its target out: rule {:?} ({}) matches it instead; give the laxer \
+                     rule a target pattern, or add a stricter rule for tool {:?} without one",
+                    strict.id,
+                    strict.tool,
+                    strict.target,
+                    strict.classification.decision.as_str(),
+                    lax.id,
+                    lax.classification.decision.as_str(),
+                    strict.tool
+                ),
+            });
+        }
+    }
+    out
 }
 
 impl RulePolicy {
@@ -330,11 +402,23 @@ impl RulePolicy {
             version: doc.version,
             digest: digest(tags::POLICY, &document)?,
         };
+        let folded: Vec<(String, String)> = rules
+            .iter()
+            .map(|r| {
+                (
+                    crate::identity::fold(&r.tool).into_owned(),
+                    crate::identity::fold(&r.target).into_owned(),
+                )
+            })
+            .collect();
+        let findings = findings_of(&rules, &folded);
         Ok(RulePolicy {
             reference,
             document,
             rules,
+            folded,
             signers,
+            findings,
         })
     }
 
@@ -393,6 +477,12 @@ impl RulePolicy {
     pub fn rules(&self) -> &[Rule] {
         &self.rules
     }
+
+    /// Rule orders a caller could dodge by leaving the target out (see
+    /// [`PolicyFinding`]); empty for a policy without such a hole.
+    pub fn findings(&self) -> &[PolicyFinding] {
+        &self.findings
+    }
 }
 
 fn toml_to_json(value: toml::Value) -> Result<Value, PolicyError> {
@@ -437,16 +527,27 @@ impl Policy for RulePolicy {
     }
 
     fn classify(&self, action: &Action) -> Classification {
+        // Tool and target compare in normal form (NFC + case folding), so
+        // re-casing a target does not skip the rule written for it.
+        let tool = crate::identity::fold(action.tool());
+        let target = action.target().map(crate::identity::fold);
         self.rules
             .iter()
-            .find(|rule| {
-                glob_match(&rule.tool, action.tool())
-                    && match action.target() {
-                        Some(target) => glob_match(&rule.target, target),
-                        None => rule.target == "*",
+            .zip(&self.folded)
+            .find(|(_, (tool_pattern, target_pattern))| {
+                glob_match(tool_pattern, &tool)
+                    && match &target {
+                        Some(target) => glob_match(target_pattern, target),
+                        None => target_pattern == "*",
                     }
             })
-            .map_or_else(Classification::no_match, |rule| rule.classification.clone())
+            .map_or_else(Classification::no_match, |(rule, _)| {
+                rule.classification.clone()
+            })
+    }
+
+    fn findings(&self) -> Vec<String> {
+        self.findings.iter().map(|f| f.detail.clone()).collect()
     }
 }
 
@@ -569,5 +670,92 @@ approval_ttl_seconds = 60
             RulePolicy::from_toml("id = "),
             Err(PolicyError::Toml(_))
         ));
+    }
+
+    const DODGEABLE: &str = r#"
+id = "dodge"
+version = "1"
+[[rules]]
+id = "prod-deploys"
+tool = "deploy"
+target = "prod:*"
+risk = "critical"
+decision = "human"
+approvers = 2
+[[rules]]
+id = "other-deploys"
+tool = "deploy*"
+risk = "low"
+decision = "auto_approve"
+"#;
+
+    fn deploy(target: Option<&str>) -> Action {
+        let a = Action::new("deploy", json!({"v": 1})).unwrap();
+        match target {
+            Some(t) => a.with_target(t).unwrap(),
+            None => a,
+        }
+    }
+
+    #[test]
+    fn re_casing_a_target_or_tool_does_not_skip_its_rule() {
+        let policy = RulePolicy::from_toml(DODGEABLE).unwrap();
+        for target in ["prod:db", "PROD:db", "Prod:DB"] {
+            let c = policy.classify(&deploy(Some(target)));
+            assert_eq!(c.rule.as_deref(), Some("prod-deploys"), "{target}");
+            assert_eq!(c.decision, Decision::Human);
+        }
+        let shouted = Action::new("DEPLOY", json!({"v": 1}))
+            .unwrap()
+            .with_target("prod:db")
+            .unwrap();
+        assert_eq!(
+            policy.classify(&shouted).rule.as_deref(),
+            Some("prod-deploys")
+        );
+        assert_eq!(
+            policy.classify(&deploy(Some("staging:db"))).rule.as_deref(),
+            Some("other-deploys")
+        );
+    }
+
+    #[test]
+    fn a_stricter_rule_dodged_by_leaving_the_target_out_is_a_finding() {
+        let policy = RulePolicy::from_toml(DODGEABLE).unwrap();
+        // Matching says what it says: no target matches only `*` targets...
+        assert_eq!(
+            policy.classify(&deploy(None)).rule.as_deref(),
+            Some("other-deploys")
+        );
+        // ...and the loader names the hole.
+        let findings = policy.findings();
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].stricter, "prod-deploys");
+        assert_eq!(findings[0].laxer, "other-deploys");
+        assert!(findings[0].detail.contains("leaves its target out"));
+        assert_eq!(Policy::findings(&policy).len(), 1);
+
+        // A laxer rule for other tools, or an equally strict one, is no hole.
+        for (tool, decision, approvers) in [
+            ("other", "auto_approve", 1),
+            ("deploy", "human", 2),
+            ("deploy", "deny", 1),
+        ] {
+            let text = DODGEABLE
+                .replace("tool = \"deploy*\"", &format!("tool = \"{tool}\""))
+                .replace(
+                    "risk = \"low\"\ndecision = \"auto_approve\"",
+                    &format!("risk = \"low\"\ndecision = \"{decision}\"\napprovers = {approvers}"),
+                );
+            let policy = RulePolicy::from_toml(&text).unwrap();
+            assert!(
+                policy.findings().is_empty(),
+                "{tool} {decision}: {:?}",
+                policy.findings()
+            );
+        }
+        // A stricter rule without a target pattern cannot be dodged that way.
+        let text = DODGEABLE.replace("target = \"prod:*\"\n", "");
+        assert!(RulePolicy::from_toml(&text).unwrap().findings().is_empty());
     }
 }
