@@ -17,6 +17,7 @@ pub mod keys;
 pub mod memory;
 pub mod merkle;
 pub mod note;
+pub mod receipt;
 pub mod scan;
 pub mod seal;
 pub mod store;
@@ -24,6 +25,7 @@ pub mod story;
 pub mod timestamp;
 pub mod tree;
 pub mod verify;
+pub mod witness;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
