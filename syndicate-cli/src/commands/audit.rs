@@ -14,6 +14,7 @@ use syndicate_core::{
     Order, Query, Report, StoreError, Summary, Timestamp, Verifier, Violation, tags, verify_store,
 };
 
+use super::checkpoint::PrefixRoot;
 use crate::exit::{CommandResult, Failure};
 use crate::store_url::{Access, StoreUrl, open};
 
@@ -34,6 +35,18 @@ pub enum AuditCommand {
     /// Summarize a chain for an auditor: integrity, story, policies, who
     /// approved what, what ran, what was refused. Exit 1 when it does not verify.
     Report(super::report::ReportArgs),
+    /// Verify the whole chain and sign a checkpoint of its head (C2SP
+    /// signed note: origin, size, Merkle root) with the log key.
+    Checkpoint(super::checkpoint::CheckpointArgs),
+    /// Proofs between checkpoints.
+    #[command(subcommand)]
+    Prove(super::checkpoint::ProveCommand),
+    /// Write a request's events, their inclusion proofs and a signed
+    /// checkpoint to one file an auditor verifies offline.
+    Receipt(super::checkpoint::ReceiptArgs),
+    /// Verify a receipt with no store and tell the request's story. Exit 1
+    /// when it does not verify.
+    VerifyReceipt(super::checkpoint::VerifyReceiptArgs),
     /// Evidence for auditors: changes, replay, commits, checks.
     #[command(flatten)]
     Evidence(super::evidence::AuditEvidence),
@@ -59,6 +72,14 @@ pub struct VerifyArgs {
     /// Also check that the chain ends at this hash (a head recorded elsewhere).
     #[arg(long, value_name = "HASH")]
     pub head: Option<String>,
+    /// Also check the chain against this signed checkpoint: it has at
+    /// least the checkpoint's size, and its first `size` events hash to
+    /// the checkpoint's root (needs --log-key).
+    #[arg(long, value_name = "FILE", requires = "log_key")]
+    pub checkpoint: Option<PathBuf>,
+    /// The keys the checkpoint is checked with.
+    #[command(flatten)]
+    pub trust: super::checkpoint::TrustArgs,
 }
 
 /// Export formats.
@@ -134,13 +155,21 @@ pub fn run(command: &AuditCommand) -> CommandResult {
         .enable_all()
         .build()
         .map_err(|e| Failure::usage(format!("cannot start the async runtime: {e}")))?;
+    if let AuditCommand::VerifyReceipt(args) = command {
+        return super::checkpoint::verify_receipt(args);
+    }
     runtime.block_on(async {
         match command {
             AuditCommand::Verify(args) => verify(args).await,
+            AuditCommand::Checkpoint(args) => super::checkpoint::sign(args).await,
+            AuditCommand::Prove(super::checkpoint::ProveCommand::Consistency(args)) => {
+                super::checkpoint::prove_consistency(args).await
+            }
+            AuditCommand::Receipt(args) => super::checkpoint::make_receipt(args).await,
             AuditCommand::Export(args) => export(args).await,
             AuditCommand::Query(args) => query(args).await,
             AuditCommand::Report(args) => super::report::run(args).await,
-            AuditCommand::Evidence(_) => Ok(()),
+            AuditCommand::Evidence(_) | AuditCommand::VerifyReceipt(_) => Ok(()),
         }
     })
 }
@@ -163,9 +192,15 @@ async fn verify(args: &VerifyArgs) -> CommandResult {
         .map(str::parse::<Digest>)
         .transpose()
         .map_err(|e| Failure::usage(format!("--head: {e}")))?;
+    let checkpoint = args
+        .checkpoint
+        .as_deref()
+        .map(|path| super::checkpoint::open_checkpoint(path, &args.trust))
+        .transpose()?;
+    let mut prefix = PrefixRoot::new(checkpoint.as_ref().map_or(0, |c| c.checkpoint().size));
     let (chain, report) = match (&args.store, &args.jsonl) {
-        (Some(url), _) => verify_url(&parse_url(url)?, chain.as_ref()).await?,
-        (None, Some(path)) => verify_jsonl(path, chain)?,
+        (Some(url), _) => verify_url(&parse_url(url)?, chain.as_ref(), &mut prefix).await?,
+        (None, Some(path)) => verify_jsonl(path, chain, &mut prefix)?,
         (None, None) => return Err(Failure::usage("give --store URL or --jsonl FILE")),
     };
     let report = match &head {
@@ -173,6 +208,9 @@ async fn verify(args: &VerifyArgs) -> CommandResult {
         None => report,
     };
     print_report(chain.as_ref(), &report)?;
+    if let Some(opened) = &checkpoint {
+        prefix.check(opened, report.summary.events)?;
+    }
     // The chain is intact; now check the story it tells.
     super::story::check(
         args.store.as_deref(),
@@ -188,6 +226,7 @@ async fn verify(args: &VerifyArgs) -> CommandResult {
 async fn verify_url(
     url: &StoreUrl,
     chain: Option<&ChainId>,
+    prefix: &mut PrefixRoot,
 ) -> Result<(Option<ChainId>, Report), Failure> {
     let store = open(url, chain, Access::ReadOnly).await?;
     let cap = match store.head().await {
@@ -206,11 +245,16 @@ async fn verify_url(
         inner: store.as_ref(),
         last: cap,
         progress: Progress::new(),
+        prefix: std::sync::Mutex::new(std::mem::replace(prefix, PrefixRoot::new(0))),
     };
     let report = verify_store(&capped, None)
         .await
         .map_err(|e| Failure::usage(format!("cannot read {url}: {e}")))?;
     capped.progress.finish();
+    *prefix = capped
+        .prefix
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     Ok((Some(store.chain().clone()), report))
 }
 
@@ -251,7 +295,11 @@ fn print_report(chain: Option<&ChainId>, report: &Report) -> CommandResult {
 
 /// Verifies a JSONL export offline: every line must be exactly the RFC 8785
 /// form of a v1 envelope, and the lines one unbroken chain.
-fn verify_jsonl(path: &Path, chain: Option<ChainId>) -> Result<(Option<ChainId>, Report), Failure> {
+fn verify_jsonl(
+    path: &Path,
+    chain: Option<ChainId>,
+    prefix: &mut PrefixRoot,
+) -> Result<(Option<ChainId>, Report), Failure> {
     let file = File::open(path)
         .map_err(|e| Failure::usage(format!("cannot open {}: {e}", path.display())))?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
@@ -297,6 +345,7 @@ fn verify_jsonl(path: &Path, chain: Option<ChainId>) -> Result<(Option<ChainId>,
         if let Err(violation) = v.check(&event) {
             return Ok(finish(chain, verifier, Some(violation), &progress));
         }
+        prefix.see(&event);
         progress.add(1);
     }
     Ok(finish(chain, verifier, None, &progress))
@@ -511,6 +560,9 @@ struct Capped<'a> {
     inner: &'a dyn EventStore,
     last: Option<u64>,
     progress: Progress,
+    /// The root of the checkpointed prefix, fed with what is read (the
+    /// verifier reads in seq order and stops at the first violation).
+    prefix: std::sync::Mutex<PrefixRoot>,
 }
 
 impl std::fmt::Debug for Capped<'_> {
@@ -544,6 +596,13 @@ impl EventStore for Capped<'_> {
         };
         let events = self.inner.read(from_seq, limit).await?;
         self.progress.add(events.len() as u64);
+        let mut prefix = self
+            .prefix
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for event in &events {
+            prefix.see(event);
+        }
         Ok(events)
     }
 
