@@ -12,7 +12,8 @@ use std::sync::Arc;
 use serde_json::json;
 use sqlx::Connection as _;
 use syndicate_core::gate::{Gate, GateConfig, Outcome, ProposalContext, RulePolicy};
-use syndicate_core::{Action, Actor, ChainId};
+use syndicate_core::keys::SigningKey;
+use syndicate_core::{Action, Actor, ChainId, Decision, SignedDecision, Statement};
 use syndicate_stores::{Access, OpenOptions, StoreUrl};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -644,5 +645,106 @@ async fn a_receipt_verifies_after_the_store_is_deleted_and_not_with_a_byte_chang
         ]);
         assert!(message.contains("changed.json"), "{message}");
     }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_receipt_shows_a_signed_approval_checked_against_the_approver_key() -> Result {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let (bob_key, bob) = key(d, "bob@example.com");
+    let db = d.join("trail.db");
+    let store = syndicate_stores::open(
+        &url(&db).parse::<StoreUrl>()?,
+        &OpenOptions::new(Access::Create).with_chain(ChainId::new("prod")?),
+    )
+    .await?;
+    let policy = RulePolicy::from_toml(&format!(
+        "{POLICY}[[approvers]]\nid = \"bob@example.com\"\nkeys = [\"{bob}\"]\n"
+    ))?;
+    let gate = Gate::open(store, Arc::new(policy), GateConfig::default()).await?;
+    let action = Action::new("shell.exec", json!({ "argv": ["git", "push"] }))?;
+    let p = gate
+        .propose(
+            "s1",
+            &Actor::agent("bot"),
+            &action,
+            &ProposalContext::default(),
+        )
+        .await?;
+    let statement = Statement {
+        chain: ChainId::new("prod")?,
+        request_id: p.request_id.clone(),
+        action_digest: action.digest(),
+        approver: "bob@example.com".to_owned(),
+        decision: Decision::Approve,
+        expires_at: None,
+    };
+    gate.submit(SignedDecision::sign(
+        &SigningKey::load_file(&bob_key)?,
+        statement,
+    )?)
+    .await?;
+    let permit = gate.authorize(&p.request_id, &action).await?;
+    gate.complete(permit, Outcome::succeeded()).await?;
+    drop(gate);
+
+    let (log_key, log) = key(d, "log.example/prod");
+    let (cp, receipt) = (d.join("cp"), d.join("receipt.json"));
+    ok(&[
+        "audit",
+        "checkpoint",
+        "--store",
+        &url(&db),
+        "--key",
+        log_key.to_str().unwrap(),
+        "--out",
+        cp.to_str().unwrap(),
+    ]);
+    ok(&[
+        "audit",
+        "receipt",
+        &p.request_id,
+        "--store",
+        &url(&db),
+        "--checkpoint",
+        cp.to_str().unwrap(),
+        "--out",
+        receipt.to_str().unwrap(),
+    ]);
+    let r = receipt.to_str().unwrap();
+    let unchecked = text(&ok(&["audit", "verify-receipt", r, "--log-key", &log]));
+    assert!(unchecked.contains("signature not checked"), "{unchecked}");
+    let checked = text(&ok(&[
+        "audit",
+        "verify-receipt",
+        r,
+        "--log-key",
+        &log,
+        "--trusted-keys",
+        &bob,
+    ]));
+    assert!(
+        checked.contains(&format!(
+            "signature by bob@example.com+{} verified",
+            bob.split('+').nth(1).unwrap()
+        )),
+        "{checked}"
+    );
+    // A key of the same name that did not sign: the approval is refused.
+    let other = d.join("other");
+    std::fs::create_dir(&other)?;
+    let (_, impostor) = key(&other, "bob@example.com");
+    let refused = fails(&[
+        "audit",
+        "verify-receipt",
+        r,
+        "--log-key",
+        &log,
+        "--trusted-keys",
+        &impostor,
+    ]);
+    assert!(refused.contains("SIGNATURE REFUSED"), "{refused}");
+    assert!(refused.contains("do not verify"), "{refused}");
     Ok(())
 }

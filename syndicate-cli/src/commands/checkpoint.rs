@@ -562,7 +562,13 @@ pub fn verify_receipt(args: &VerifyReceiptArgs) -> CommandResult {
     }
     out.push_str(&story.summary());
     print!("{out}");
-    Ok(())
+    match story.bad_signatures {
+        0 => Ok(()),
+        n => Err(Failure::broken(format!(
+            "{}: {n} approval signature(s) do not verify against the --trusted-keys given",
+            args.receipt.display()
+        ))),
+    }
 }
 
 fn actor_kind(kind: ActorKind) -> &'static str {
@@ -584,6 +590,7 @@ struct Story {
     executed: Option<String>,
     outcome: Option<String>,
     refused: Vec<String>,
+    bad_signatures: usize,
 }
 
 fn text(body: &Value, member: &str) -> String {
@@ -616,7 +623,13 @@ impl Story {
                 let digest = text(b, "action_digest");
                 let signature = match b.get("signed") {
                     None | Some(Value::Null) => "unsigned".to_owned(),
-                    Some(signed) => signature_note(signed, chain, b, approvers),
+                    Some(signed) => match signature_note(signed, chain, b, approvers) {
+                        Ok(note) => note,
+                        Err(refused) => {
+                            self.bad_signatures += 1;
+                            refused
+                        }
+                    },
                 };
                 self.approved_by
                     .push(format!("{} ({signature})", text(b, "approver")));
@@ -692,32 +705,36 @@ impl Story {
     }
 }
 
-/// How a signed approval's signature stands against the approver keys given.
+/// How a signed approval's signature stands against the approver keys
+/// given: `Err` when it was checked and refused.
 fn signature_note(
     signed: &Value,
     chain: &ChainId,
     body: &Value,
     approvers: &[VerifierKey],
-) -> String {
+) -> Result<String, String> {
     let Ok(decision) = serde_json::from_value::<SignedDecision>(signed.clone()) else {
-        return "signature block unreadable".to_owned();
+        return Err("SIGNATURE REFUSED: the signature block is unreadable".to_owned());
     };
     let signer = format!("{}+{}", decision.statement.approver, decision.key_id);
     if approvers.is_empty() {
-        return format!("signed by {signer}, signature not checked: give --trusted-keys");
+        return Ok(format!(
+            "signed by {signer}, signature not checked: give --trusted-keys"
+        ));
     }
-    let digest = text(body, "action_digest").parse::<syndicate_core::Digest>();
-    let Ok(digest) = digest else {
-        return format!("signed by {signer}, the approved digest is unreadable");
+    let Ok(digest) = text(body, "action_digest").parse::<syndicate_core::Digest>() else {
+        return Err(format!(
+            "SIGNATURE REFUSED: signed by {signer}, the approved digest is unreadable"
+        ));
     };
-    match decision.verify_for(
-        chain,
-        &text(body, "request_id"),
-        &digest,
-        syndicate_core::Decision::Approve,
-        approvers,
-    ) {
-        Ok(_) => format!("signature by {signer} verified"),
-        Err(e) => format!("SIGNATURE REFUSED: {e}"),
-    }
+    decision
+        .verify_for(
+            chain,
+            &text(body, "request_id"),
+            &digest,
+            syndicate_core::Decision::Approve,
+            approvers,
+        )
+        .map(|_| format!("signature by {signer} verified"))
+        .map_err(|e| format!("SIGNATURE REFUSED: {e}"))
 }
