@@ -748,3 +748,60 @@ async fn a_receipt_shows_a_signed_approval_checked_against_the_approver_key() ->
     assert!(refused.contains("do not verify"), "{refused}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_export_signed_with_its_checkpoint_verifies_and_a_cut_copy_does_not() -> Result {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let db = d.join("trail.db");
+    requests(&url(&db), "x", 2).await?;
+    let (log_key, log) = key(d, "log.example/prod");
+    let export = d.join("trail.jsonl");
+    let out = ok(&[
+        "audit",
+        "export",
+        "--store",
+        &url(&db),
+        "--out",
+        export.to_str().unwrap(),
+        "--checkpoint-key",
+        log_key.to_str().unwrap(),
+    ]);
+    let cp = d.join("trail.jsonl.checkpoint");
+    assert!(
+        text(&out).contains("trail.jsonl.checkpoint"),
+        "{}",
+        text(&out)
+    );
+    let lines = std::fs::read_to_string(&export)?.lines().count();
+    assert!(std::fs::read_to_string(&cp)?.starts_with(&format!("syndicate/prod\n{lines}\n")));
+    let verify = |jsonl: &Path| {
+        syndicate(&[
+            "audit",
+            "verify",
+            "--jsonl",
+            jsonl.to_str().unwrap(),
+            "--checkpoint",
+            cp.to_str().unwrap(),
+            "--log-key",
+            &log,
+        ])
+    };
+    let out = verify(&export);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // The export without its last line still verifies as a chain, not
+    // against its checkpoint.
+    let all = std::fs::read_to_string(&export)?;
+    let cut = d.join("cut.jsonl");
+    let kept: Vec<&str> = all.lines().take(lines - 1).collect();
+    std::fs::write(&cut, format!("{}\n", kept.join("\n")))?;
+    ok(&["audit", "verify", "--jsonl", cut.to_str().unwrap()]);
+    let out = verify(&cut);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("covers {lines}")),
+        "{}",
+        text(&out)
+    );
+    Ok(())
+}

@@ -270,6 +270,17 @@ impl VerifiedTree {
         Ok(checkpoint::sign(&self.checkpoint(origin), log_key)?)
     }
 
+    /// Verifies one event, the next in seq order, and adds its leaf: for a
+    /// caller that already reads the events (an export, say).
+    ///
+    /// # Errors
+    /// [`TreeError::Broken`] when it fails verification (nothing is added).
+    pub fn add(&mut self, event: &crate::event::Event) -> Result<(), TreeError> {
+        self.verifier.check(event).map_err(TreeError::Broken)?;
+        self.frontier.push(event_leaf(&event.hash));
+        Ok(())
+    }
+
     /// Verifies and adds the store's events after the ones seen so far, up
     /// to `limit` leaves in all (or to the head). Completed nodes the
     /// store's cache lacks are written to it on the way.

@@ -17,6 +17,7 @@ use syndicate_core::{
 use super::checkpoint::PrefixRoot;
 use crate::exit::{CommandResult, Failure};
 use crate::store_url::{Access, StoreUrl, open};
+use syndicate_core::tree::VerifiedTree;
 
 /// Events between two progress lines.
 const PROGRESS_EVERY: u64 = 10_000;
@@ -104,6 +105,15 @@ pub struct ExportArgs {
     /// Write here instead of standard output (replaced only when complete).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Verify the events while exporting them and write a checkpoint of
+    /// the export, signed with this log key file, to `<FILE>.checkpoint`
+    /// (needs --out): `audit verify --jsonl FILE --checkpoint
+    /// FILE.checkpoint` then proves the export complete and unaltered.
+    #[arg(long, value_name = "LOG.KEY", requires = "out")]
+    pub checkpoint_key: Option<PathBuf>,
+    /// The checkpoint's origin (default `syndicate/<chain>`).
+    #[arg(long, requires = "checkpoint_key")]
+    pub origin: Option<String>,
 }
 
 /// `syndicate audit query`.
@@ -417,6 +427,14 @@ async fn export(args: &ExportArgs) -> CommandResult {
         e => Failure::usage(format!("cannot read {url}: {e}")),
     };
     let head = store.head().await.map_err(unreadable)?;
+    let log_key = args
+        .checkpoint_key
+        .as_deref()
+        .map(|path| super::key::load_key(Some(path), None))
+        .transpose()?;
+    let mut tree = log_key
+        .as_ref()
+        .map(|_| VerifiedTree::new(store.chain().clone()));
     let write_error = |e: std::io::Error| Failure::usage(format!("cannot write the export: {e}"));
     let (partial, sink): (Option<PathBuf>, Box<dyn Write>) = match &args.out {
         Some(out) => {
@@ -442,6 +460,13 @@ async fn export(args: &ExportArgs) -> CommandResult {
             let Some(last) = page.last() else { break };
             next = last.seq + 1;
             for event in &page {
+                if let Some(tree) = tree.as_mut() {
+                    tree.add(event).map_err(|e| {
+                        Failure::broken(format!(
+                            "{e}; no checkpoint is signed for a chain that does not verify"
+                        ))
+                    })?;
+                }
                 sink.write_all(&event.canonical).map_err(write_error)?;
                 sink.write_all(b"\n").map_err(write_error)?;
             }
@@ -463,6 +488,28 @@ async fn export(args: &ExportArgs) -> CommandResult {
                 store.chain().as_str(),
                 out.display()
             );
+            if let (Some(tree), Some(key)) = (&tree, &log_key) {
+                let origin = args
+                    .origin
+                    .clone()
+                    .unwrap_or_else(|| syndicate_core::checkpoint::default_origin(store.chain()));
+                let signed = tree
+                    .sign(&origin, key)
+                    .map_err(|e| Failure::usage(format!("--origin: {e}")))?;
+                let mut name = out.file_name().unwrap_or_default().to_owned();
+                name.push(".checkpoint");
+                let path = out.with_file_name(name);
+                std::fs::write(&path, signed)
+                    .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))?;
+                eprintln!(
+                    "signed checkpoint of the export (size {}) written to {}; check with:\n  syndicate audit verify --jsonl {} --checkpoint {} --log-key {}",
+                    tree.size(),
+                    path.display(),
+                    out.display(),
+                    path.display(),
+                    key.verifier()
+                );
+            }
             Ok(())
         }
         (Ok(()), _, _) => Ok(()),
