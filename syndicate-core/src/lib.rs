@@ -6,6 +6,7 @@ pub mod action;
 pub mod annotation;
 pub mod approvers;
 pub mod checkpoint;
+pub mod checkpointer;
 pub mod decision;
 pub mod digest;
 pub mod event;
