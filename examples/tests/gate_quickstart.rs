@@ -60,6 +60,25 @@ fn quickstart_runs_and_its_trail_verifies_independently() -> Result {
     );
     assert!(verified.contains("story holds"), "{verified}");
 
+    // The quickstart ends by signing a checkpoint and printing the command
+    // that checks the store against it; that command passes.
+    let command = out
+        .lines()
+        .find(|l| l.contains("--checkpoint"))
+        .expect("a verify command with --checkpoint");
+    let args: Vec<&str> = command
+        .split_whitespace()
+        .skip_while(|w| *w != "audit")
+        .collect();
+    let checked = syndicate().current_dir(dir.path()).args(&args).output()?;
+    assert!(
+        checked.status.success(),
+        "{command}: {}{}",
+        text(&checked.stdout),
+        text(&checked.stderr)
+    );
+    assert!(text(&checked.stdout).contains("checkpoint holds"));
+
     // A second run continues the same chain, which still verifies.
     let again = Command::new(env!("CARGO_BIN_EXE_quickstart"))
         .current_dir(dir.path())

@@ -8,6 +8,7 @@ use syndicate_cli::commands::action::{self, ActionCommand};
 use syndicate_cli::commands::agents::{self, HookCommand, ProxyArgs};
 use syndicate_cli::commands::approve::{self, ApproveArgs, DenyArgs, ShowArgs, SubmitArgs};
 use syndicate_cli::commands::audit::{self, AuditCommand};
+use syndicate_cli::commands::checkpoint;
 use syndicate_cli::commands::evidence::annotate::{self, AnnotateArgs};
 use syndicate_cli::commands::evidence::git::{self, GitCommand};
 use syndicate_cli::commands::key::{self, KeyCommand};
@@ -38,6 +39,10 @@ enum Command {
     /// Verify, export and query audit trails.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Cosign a log's checkpoint only if it is consistent with the last one
+    /// this witness cosigned for its origin (exit 1 on a fork or rollback,
+    /// printing both checkpoints).
+    Witness(checkpoint::WitnessArgs),
     /// Ed25519 keys for approvers and operators.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -66,6 +71,7 @@ fn run(cli: &Cli) -> CommandResult {
         Command::Show(args) => approve::show(args),
         Command::Audit(command) => audit::run(command),
         Command::Key(command) => key::run(command),
+        Command::Witness(args) => checkpoint::witness(args),
         Command::Store(command) => store::run(command),
         Command::Annotate(args) => annotate::run(args),
         Command::Git(command) => git::run(command),

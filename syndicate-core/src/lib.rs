@@ -6,6 +6,7 @@ pub mod action;
 pub mod annotation;
 pub mod approvers;
 pub mod checkpoint;
+pub mod checkpointer;
 pub mod decision;
 pub mod digest;
 pub mod event;
@@ -19,6 +20,7 @@ pub mod memory;
 pub mod merkle;
 pub mod note;
 pub mod protocol;
+pub mod receipt;
 pub mod scan;
 pub mod seal;
 pub mod store;
@@ -26,6 +28,7 @@ pub mod story;
 pub mod timestamp;
 pub mod tree;
 pub mod verify;
+pub mod witness;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;

@@ -18,7 +18,9 @@
 //!   verification; a root that gets signed comes from a [`VerifiedTree`],
 //!   which hashes events it has just verified link by link.
 
+use crate::checkpoint::{self, Checkpoint, CheckpointError};
 use crate::event::ChainId;
+use crate::keys::SigningKey;
 use crate::merkle::{self, Frontier, Hash, NodeId, ProofError, decompose, fold, leaf_hash};
 use crate::store::{EventStore, StoreError};
 use crate::verify::{VERIFY_PAGE, Verifier, Violation};
@@ -44,6 +46,9 @@ pub enum TreeError {
     /// No proof exists for these sizes or this index.
     #[error(transparent)]
     Proof(#[from] ProofError),
+    /// The checkpoint could not be signed.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
 }
 
 /// The leaf hash of an event: `SHA-256(0x00 || event hash)`.
@@ -249,6 +254,33 @@ impl VerifiedTree {
         self.frontier.root()
     }
 
+    /// The checkpoint body of the verified leaves, with this origin.
+    pub fn checkpoint(&self, origin: &str) -> Checkpoint {
+        Checkpoint::new(origin, self.size(), self.root())
+    }
+
+    /// Signs the checkpoint of the verified leaves with the log key: the
+    /// only way this crate signs a root, so a signed root always covers
+    /// events verified link by link.
+    ///
+    /// # Errors
+    /// [`TreeError::Checkpoint`] for an origin that cannot be a checkpoint
+    /// line (empty, or holding a newline).
+    pub fn sign(&self, origin: &str, log_key: &SigningKey) -> Result<String, TreeError> {
+        Ok(checkpoint::sign(&self.checkpoint(origin), log_key)?)
+    }
+
+    /// Verifies one event, the next in seq order, and adds its leaf: for a
+    /// caller that already reads the events (an export, say).
+    ///
+    /// # Errors
+    /// [`TreeError::Broken`] when it fails verification (nothing is added).
+    pub fn add(&mut self, event: &crate::event::Event) -> Result<(), TreeError> {
+        self.verifier.check(event).map_err(TreeError::Broken)?;
+        self.frontier.push(event_leaf(&event.hash));
+        Ok(())
+    }
+
     /// Verifies and adds the store's events after the ones seen so far, up
     /// to `limit` leaves in all (or to the head). Completed nodes the
     /// store's cache lacks are written to it on the way.
@@ -296,6 +328,24 @@ impl VerifiedTree {
         }
         Ok(self.size())
     }
+}
+
+/// Verifies a store's whole chain and signs a checkpoint of its head: the
+/// body (origin, size, root) and the signed note. O(n); keep a
+/// [`VerifiedTree`] to checkpoint repeatedly at O(new events) each.
+///
+/// # Errors
+/// [`TreeError::Broken`] when the chain does not verify (nothing is
+/// signed), [`TreeError::Checkpoint`] for a bad origin, or a store error.
+pub async fn sign_head<S: EventStore + ?Sized>(
+    store: &S,
+    origin: &str,
+    log_key: &SigningKey,
+) -> Result<(Checkpoint, String), TreeError> {
+    let mut tree = VerifiedTree::new(store.chain().clone());
+    tree.catch_up(store, None).await?;
+    let signed = tree.sign(origin, log_key)?;
+    Ok((tree.checkpoint(origin), signed))
 }
 
 /// Why a chain does not match a checkpoint.

@@ -108,3 +108,53 @@ async fn a_middle_event_rewritten_with_every_later_one_is_caught() {
         "{mismatch}"
     );
 }
+
+/// A gate given the checkpoint refuses to run on the truncated or rewritten
+/// store, and says why; on the intact store it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gate_given_a_checkpoint_degrades_on_a_cut_or_rewritten_store() {
+    use std::sync::Arc;
+    use syndicate_core::checkpoint::Checkpoint;
+    use syndicate_core::gate::{Gate, GateConfig, RulePolicy};
+
+    let policy = Arc::new(
+        RulePolicy::from_toml(
+            "id = \"p\"\nversion = \"1\"\n[[rules]]\nid = \"r\"\ntool = \"t\"\nrisk = \"low\"\ndecision = \"auto_approve\"\n",
+        )
+        .unwrap(),
+    );
+    for cut in [None, Some(SIZE - 3), Some(4)] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let (store, root) = checkpointed(&path).await;
+        if let Some(from) = cut {
+            delete_from(&path, from);
+            if from == 4 {
+                for n in from..SIZE + 2 {
+                    store.append_one(note("rewritten", n)).await.unwrap();
+                }
+            }
+        }
+        let config = GateConfig {
+            checkpoints: vec![Checkpoint::new("syndicate/c", SIZE, root)],
+            ..GateConfig::default()
+        };
+        let gate = Gate::open(Arc::new(store), policy.clone(), config)
+            .await
+            .unwrap();
+        match (cut, gate.degraded()) {
+            (None, None) => {}
+            (Some(4), Some(reason)) => {
+                assert!(reason.contains("root at size 20"), "{reason}");
+            }
+            (Some(_), Some(reason)) => {
+                assert!(reason.contains("cut short"), "{reason}");
+                assert!(
+                    reason.contains("checkpoint \"syndicate/c\" of size 20"),
+                    "{reason}"
+                );
+            }
+            (cut, degraded) => panic!("cut {cut:?}: degraded {degraded:?}"),
+        }
+    }
+}

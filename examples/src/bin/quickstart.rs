@@ -9,6 +9,7 @@
 //! after approval (refused); an approval that expired (refused). Then it
 //! verifies the chain and prints the command that checks it independently.
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -17,6 +18,8 @@ use serde_json::json;
 use syndicate_core::gate::{
     Gate, GateConfig, GateError, Outcome, Policy, ProposalContext, RulePolicy,
 };
+use syndicate_core::keys::SigningKey;
+use syndicate_core::tree;
 use syndicate_core::{Action, Actor, EventStore, EventStoreExt, Timestamp, check_story};
 
 const DEFAULT_POLICY: &str = include_str!("../../policy.toml");
@@ -25,6 +28,8 @@ struct Options {
     store: String,
     chain: String,
     policy: Option<String>,
+    log_key: String,
+    checkpoint: String,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -32,6 +37,8 @@ fn parse_args() -> Result<Options, String> {
         store: "sqlite://syndicate-demo.db".into(),
         chain: "quickstart".into(),
         policy: None,
+        log_key: "syndicate-demo-log.key".into(),
+        checkpoint: "syndicate-demo.checkpoint".into(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -40,10 +47,13 @@ fn parse_args() -> Result<Options, String> {
             "--store" => options.store = value("--store")?,
             "--chain" => options.chain = value("--chain")?,
             "--policy" => options.policy = Some(value("--policy")?),
+            "--log-key" => options.log_key = value("--log-key")?,
+            "--checkpoint" => options.checkpoint = value("--checkpoint")?,
             "-h" | "--help" => {
                 println!(
-                    "usage: quickstart [--store URL] [--chain NAME] [--policy FILE]\n\
-                     default store sqlite://syndicate-demo.db, chain quickstart, the bundled examples/policy.toml"
+                    "usage: quickstart [--store URL] [--chain NAME] [--policy FILE] [--log-key FILE] [--checkpoint FILE]\n\
+                     default store sqlite://syndicate-demo.db, chain quickstart, the bundled examples/policy.toml,\n\
+                     log key syndicate-demo-log.key (created when missing), checkpoint syndicate-demo.checkpoint"
                 );
                 std::process::exit(0);
             }
@@ -219,10 +229,32 @@ async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
         report.summary.events
     );
     println!("head  seq {}  hash {}", head.seq, head.hash);
-    println!("\nCheck it yourself, independently of this program:");
+
+    // Sign a checkpoint of the head with the log key: whoever holds it can
+    // later tell whether the chain was cut short or rewritten.
+    let log_key = if Path::new(&options.log_key).exists() {
+        SigningKey::load_file(Path::new(&options.log_key))?
+    } else {
+        let key = SigningKey::generate(&format!("syndicate-demo/{}", options.chain))?;
+        key.write_new_file(Path::new(&options.log_key))?;
+        key
+    };
+    let origin = syndicate_core::checkpoint::default_origin(store.chain());
+    let (checkpoint, signed) = tree::sign_head(store.as_ref(), &origin, &log_key).await?;
+    std::fs::write(&options.checkpoint, signed)?;
     println!(
-        "  cargo run -p syndicate-cli -- audit verify --store {} --chain {}",
-        options.store, options.chain
+        "Signed checkpoint {} (size {}) with the log key {}.",
+        options.checkpoint, checkpoint.size, options.log_key
+    );
+    println!(
+        "\nCheck it yourself, independently of this program (publish the checkpoint elsewhere first):"
+    );
+    println!(
+        "  cargo run -p syndicate-cli -- audit verify --store {} --chain {} --checkpoint {} --log-key {}",
+        options.store,
+        options.chain,
+        options.checkpoint,
+        log_key.verifier()
     );
     Ok(())
 }

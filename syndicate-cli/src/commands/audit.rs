@@ -15,8 +15,10 @@ use syndicate_core::{
     StoreError, Summary, Timestamp, Verifier, Violation, tags,
 };
 
+use super::checkpoint::PrefixRoot;
 use crate::exit::{CommandResult, Failure};
 use crate::store_url::{Access, StoreUrl, open};
+use syndicate_core::tree::VerifiedTree;
 
 /// Events between two progress lines.
 const PROGRESS_EVERY: u64 = 10_000;
@@ -35,6 +37,18 @@ pub enum AuditCommand {
     /// Summarize a chain for an auditor: integrity, story, policies, who
     /// approved what, what ran, what was refused. Exit 1 when it does not verify.
     Report(super::report::ReportArgs),
+    /// Verify the whole chain and sign a checkpoint of its head (C2SP
+    /// signed note: origin, size, Merkle root) with the log key.
+    Checkpoint(super::checkpoint::CheckpointArgs),
+    /// Proofs between checkpoints.
+    #[command(subcommand)]
+    Prove(super::checkpoint::ProveCommand),
+    /// Write a request's events, their inclusion proofs and a signed
+    /// checkpoint to one file an auditor verifies offline.
+    Receipt(super::checkpoint::ReceiptArgs),
+    /// Verify a receipt with no store and tell the request's story. Exit 1
+    /// when it does not verify.
+    VerifyReceipt(super::checkpoint::VerifyReceiptArgs),
     /// Evidence for auditors: changes, replay, commits, checks.
     #[command(flatten)]
     Evidence(super::evidence::AuditEvidence),
@@ -60,6 +74,14 @@ pub struct VerifyArgs {
     /// Also check that the chain ends at this hash (a head recorded elsewhere).
     #[arg(long, value_name = "HASH")]
     pub head: Option<String>,
+    /// Also check the chain against this signed checkpoint: it has at
+    /// least the checkpoint's size, and its first `size` events hash to
+    /// the checkpoint's root (needs --log-key).
+    #[arg(long, value_name = "FILE", requires = "log_key")]
+    pub checkpoint: Option<PathBuf>,
+    /// The keys the checkpoint is checked with.
+    #[command(flatten)]
+    pub trust: super::checkpoint::TrustArgs,
 }
 
 /// Export formats.
@@ -84,6 +106,15 @@ pub struct ExportArgs {
     /// Write here instead of standard output (replaced only when complete).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Verify the events while exporting them and write a checkpoint of
+    /// the export, signed with this log key file, to `<FILE>.checkpoint`
+    /// (needs --out): `audit verify --jsonl FILE --checkpoint
+    /// FILE.checkpoint` then proves the export complete and unaltered.
+    #[arg(long, value_name = "LOG.KEY", requires = "out")]
+    pub checkpoint_key: Option<PathBuf>,
+    /// The checkpoint's origin (default `syndicate/<chain>`).
+    #[arg(long, requires = "checkpoint_key")]
+    pub origin: Option<String>,
 }
 
 /// `syndicate audit query`.
@@ -135,13 +166,21 @@ pub fn run(command: &AuditCommand) -> CommandResult {
         .enable_all()
         .build()
         .map_err(|e| Failure::usage(format!("cannot start the async runtime: {e}")))?;
+    if let AuditCommand::VerifyReceipt(args) = command {
+        return super::checkpoint::verify_receipt(args);
+    }
     runtime.block_on(async {
         match command {
             AuditCommand::Verify(args) => verify(args).await,
+            AuditCommand::Checkpoint(args) => super::checkpoint::sign(args).await,
+            AuditCommand::Prove(super::checkpoint::ProveCommand::Consistency(args)) => {
+                super::checkpoint::prove_consistency(args).await
+            }
+            AuditCommand::Receipt(args) => super::checkpoint::make_receipt(args).await,
             AuditCommand::Export(args) => export(args).await,
             AuditCommand::Query(args) => query(args).await,
             AuditCommand::Report(args) => super::report::run(args).await,
-            AuditCommand::Evidence(_) => Ok(()),
+            AuditCommand::Evidence(_) | AuditCommand::VerifyReceipt(_) => Ok(()),
         }
     })
 }
@@ -164,10 +203,17 @@ async fn verify(args: &VerifyArgs) -> CommandResult {
         .map(str::parse::<Digest>)
         .transpose()
         .map_err(|e| Failure::usage(format!("--head: {e}")))?;
-    // Integrity and story in one pass over the same bytes.
+    let checkpoint = args
+        .checkpoint
+        .as_deref()
+        .map(|path| super::checkpoint::open_checkpoint(path, &args.trust))
+        .transpose()?;
+    let mut prefix = PrefixRoot::new(checkpoint.as_ref().map_or(0, |c| c.checkpoint().size));
+    // Integrity, story and the checkpointed root in one pass over the same
+    // bytes.
     let (chain, report, story) = match (&args.store, &args.jsonl) {
-        (Some(url), _) => verify_url(&parse_url(url)?, chain.as_ref()).await?,
-        (None, Some(path)) => verify_jsonl(path, chain)?,
+        (Some(url), _) => verify_url(&parse_url(url)?, chain.as_ref(), &mut prefix).await?,
+        (None, Some(path)) => verify_jsonl(path, chain, &mut prefix)?,
         (None, None) => return Err(Failure::usage("give --store URL or --jsonl FILE")),
     };
     let report = match &head {
@@ -175,6 +221,9 @@ async fn verify(args: &VerifyArgs) -> CommandResult {
         None => report,
     };
     print_report(chain.as_ref(), &report)?;
+    if let Some(opened) = &checkpoint {
+        prefix.check(opened, report.summary.events)?;
+    }
     // The chain is intact; now the story it tells.
     super::story::print_for(&report, &story)
 }
@@ -185,6 +234,7 @@ async fn verify(args: &VerifyArgs) -> CommandResult {
 async fn verify_url(
     url: &StoreUrl,
     chain: Option<&ChainId>,
+    prefix: &mut PrefixRoot,
 ) -> Result<(Option<ChainId>, Report, StoryReport), Failure> {
     let store = open(url, chain, Access::ReadOnly).await?;
     let upto = match store.head().await {
@@ -205,6 +255,7 @@ async fn verify_url(
     let verifier = Verifier::new(store.chain().clone());
     let end = scan_verified(store.as_ref(), verifier, upto, |event| {
         story.check(event);
+        prefix.see(event);
         progress.add(1);
     })
     .await
@@ -258,6 +309,7 @@ fn print_report(chain: Option<&ChainId>, report: &Report) -> CommandResult {
 fn verify_jsonl(
     path: &Path,
     chain: Option<ChainId>,
+    prefix: &mut PrefixRoot,
 ) -> Result<(Option<ChainId>, Report, StoryReport), Failure> {
     let file = File::open(path)
         .map_err(|e| Failure::usage(format!("cannot open {}: {e}", path.display())))?;
@@ -306,6 +358,7 @@ fn verify_jsonl(
             return Ok(finish(chain, verifier, Some(violation), &progress, &story));
         }
         story.check(&event);
+        prefix.see(&event);
         progress.add(1);
     }
     Ok(finish(chain, verifier, None, &progress, &story))
@@ -378,6 +431,14 @@ async fn export(args: &ExportArgs) -> CommandResult {
         e => Failure::usage(format!("cannot read {url}: {e}")),
     };
     let head = store.head().await.map_err(unreadable)?;
+    let log_key = args
+        .checkpoint_key
+        .as_deref()
+        .map(|path| super::key::load_key(Some(path), None))
+        .transpose()?;
+    let mut tree = log_key
+        .as_ref()
+        .map(|_| VerifiedTree::new(store.chain().clone()));
     let write_error = |e: std::io::Error| Failure::usage(format!("cannot write the export: {e}"));
     let (partial, sink): (Option<PathBuf>, Box<dyn Write>) = match &args.out {
         Some(out) => {
@@ -403,6 +464,13 @@ async fn export(args: &ExportArgs) -> CommandResult {
             let Some(last) = page.last() else { break };
             next = last.seq + 1;
             for event in &page {
+                if let Some(tree) = tree.as_mut() {
+                    tree.add(event).map_err(|e| {
+                        Failure::broken(format!(
+                            "{e}; no checkpoint is signed for a chain that does not verify"
+                        ))
+                    })?;
+                }
                 sink.write_all(&event.canonical).map_err(write_error)?;
                 sink.write_all(b"\n").map_err(write_error)?;
             }
@@ -424,6 +492,28 @@ async fn export(args: &ExportArgs) -> CommandResult {
                 store.chain().as_str(),
                 out.display()
             );
+            if let (Some(tree), Some(key)) = (&tree, &log_key) {
+                let origin = args
+                    .origin
+                    .clone()
+                    .unwrap_or_else(|| syndicate_core::checkpoint::default_origin(store.chain()));
+                let signed = tree
+                    .sign(&origin, key)
+                    .map_err(|e| Failure::usage(format!("--origin: {e}")))?;
+                let mut name = out.file_name().unwrap_or_default().to_owned();
+                name.push(".checkpoint");
+                let path = out.with_file_name(name);
+                std::fs::write(&path, signed)
+                    .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))?;
+                eprintln!(
+                    "signed checkpoint of the export (size {}) written to {}; check with:\n  syndicate audit verify --jsonl {} --checkpoint {} --log-key {}",
+                    tree.size(),
+                    path.display(),
+                    out.display(),
+                    path.display(),
+                    key.verifier()
+                );
+            }
             Ok(())
         }
         (Ok(()), _, _) => Ok(()),

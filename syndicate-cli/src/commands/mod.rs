@@ -4,6 +4,7 @@ pub mod action;
 pub mod agents;
 pub mod approve;
 pub mod audit;
+pub mod checkpoint;
 pub mod evidence;
 pub mod input;
 pub mod key;

@@ -24,6 +24,12 @@ pub struct GateConfig {
     pub session: String,
     /// Actor id of the gate's own events; default `gate`.
     pub operator: String,
+    /// Checkpoints the gate has seen (bodies the caller verified with
+    /// [`checkpoint::open`](crate::checkpoint::open)); none by default. At
+    /// open, a chain shorter than one of them, or whose root at its size
+    /// differs (cut short, rolled back or rewritten), degrades the gate,
+    /// recorded where possible, with the reason naming the checkpoint.
+    pub checkpoints: Vec<crate::checkpoint::Checkpoint>,
 }
 
 impl Default for GateConfig {
@@ -33,6 +39,7 @@ impl Default for GateConfig {
             allow_self_approval: false,
             session: "gate".into(),
             operator: "gate".into(),
+            checkpoints: Vec::new(),
         }
     }
 }
@@ -43,6 +50,7 @@ impl fmt::Debug for GateConfig {
             .field("allow_self_approval", &self.allow_self_approval)
             .field("session", &self.session)
             .field("operator", &self.operator)
+            .field("checkpoints", &self.checkpoints)
             .finish_non_exhaustive()
     }
 }

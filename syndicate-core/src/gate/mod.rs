@@ -161,9 +161,32 @@ impl Gate {
                 .await;
         } else if let Some(breach) = pass.breach {
             gate.degrade(breach).await;
+        } else if let Some(reason) = gate.check_checkpoints().await? {
+            gate.degrade(reason).await;
         }
         gate.activate_policy().await?;
         Ok(gate)
+    }
+
+    /// Why the chain does not match one of [`GateConfig::checkpoints`], if
+    /// it does not.
+    async fn check_checkpoints(&self) -> Result<Option<String>, GateError> {
+        for cp in &self.config.checkpoints {
+            let why =
+                match crate::tree::check_against_checkpoint(self.store.as_ref(), cp.size, &cp.root)
+                    .await
+                {
+                    Ok(Ok(())) => continue,
+                    Ok(Err(mismatch)) => mismatch.to_string(),
+                    Err(crate::tree::TreeError::Store(e)) => return Err(e.into()),
+                    Err(e) => e.to_string(),
+                };
+            return Ok(Some(format!(
+                "chain does not match checkpoint {:?} of size {}: {why}",
+                cp.origin, cp.size
+            )));
+        }
+        Ok(None)
     }
 
     /// The store.
