@@ -135,6 +135,33 @@ impl Signers {
         Ok(signers)
     }
 
+    /// Approvers made of a list of verifier keys an auditor trusts: one
+    /// approver per key name (the name is the identity), holding every key
+    /// of that name, without roles or operators.
+    pub fn from_keys(keys: impl IntoIterator<Item = VerifierKey>) -> Self {
+        let mut signers = Signers::default();
+        for key in keys {
+            let name = key.name().to_owned();
+            match signers
+                .approvers
+                .iter_mut()
+                .find(|a| crate::identity::same(&a.id, &name))
+            {
+                Some(approver) => {
+                    if !approver.keys.contains(&key) {
+                        approver.keys.push(key);
+                    }
+                }
+                None => signers.approvers.push(Approver {
+                    id: name,
+                    keys: vec![key],
+                    roles: Vec::new(),
+                }),
+            }
+        }
+        signers
+    }
+
     /// Reads the declarations from a TOML policy document.
     ///
     /// # Errors

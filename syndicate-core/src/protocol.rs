@@ -318,6 +318,10 @@ impl Ledger {
     /// Applies the next verified event; returns the rules it breaks.
     pub fn apply(&mut self, event: &Event) -> Vec<Finding> {
         let mut out = Vec::new();
+        if self.rules.chain.is_none() {
+            // Signed decisions name the chain: learn it from the first event.
+            self.rules.chain = event.envelope().ok().map(|e| e.chain);
+        }
         let at = event.columns.at.parse::<Timestamp>().ok();
         if let Some(at) = at {
             self.last_at = Some(self.last_at.map_or(at, |l| l.max(at)));
@@ -373,9 +377,6 @@ impl Ledger {
                     format!("the policy's approvers cannot be read: {e}"),
                 ));
             }
-        }
-        if self.rules.chain.is_none() {
-            self.rules.chain = event.envelope().ok().map(|e| e.chain);
         }
     }
 

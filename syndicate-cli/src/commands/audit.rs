@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use clap::{Args, Subcommand, ValueEnum};
+use syndicate_core::approvers::Signers;
+use syndicate_core::protocol::Rules;
 use syndicate_core::scan::scan_verified;
 use syndicate_core::seal::EVENT_LIMITS;
 use syndicate_core::story::{StoryChecker, StoryReport};
@@ -82,6 +84,13 @@ pub struct VerifyArgs {
     /// The keys the checkpoint is checked with.
     #[command(flatten)]
     pub trust: super::checkpoint::TrustArgs,
+    /// Judge every person's approval by these approver keys (a verifier key,
+    /// or a file of them, one a line; repeatable) instead of the approvers
+    /// the chain's own `policy.activated` events declare: an approval
+    /// without a signature by a trusted key of its approver is a story
+    /// violation (`unproven_approval`), exit 1 naming its seq.
+    #[arg(long = "trusted-keys", value_name = "KEY|FILE")]
+    pub trusted_keys: Vec<String>,
 }
 
 /// Export formats.
@@ -209,11 +218,12 @@ async fn verify(args: &VerifyArgs) -> CommandResult {
         .map(|path| super::checkpoint::open_checkpoint(path, &args.trust))
         .transpose()?;
     let mut prefix = PrefixRoot::new(checkpoint.as_ref().map_or(0, |c| c.checkpoint().size));
+    let story = story_checker(&args.trusted_keys)?;
     // Integrity, story and the checkpointed root in one pass over the same
     // bytes.
     let (chain, report, story) = match (&args.store, &args.jsonl) {
-        (Some(url), _) => verify_url(&parse_url(url)?, chain.as_ref(), &mut prefix).await?,
-        (None, Some(path)) => verify_jsonl(path, chain, &mut prefix)?,
+        (Some(url), _) => verify_url(&parse_url(url)?, chain.as_ref(), &mut prefix, story).await?,
+        (None, Some(path)) => verify_jsonl(path, chain, &mut prefix, story)?,
         (None, None) => return Err(Failure::usage("give --store URL or --jsonl FILE")),
     };
     let report = match &head {
@@ -228,6 +238,22 @@ async fn verify(args: &VerifyArgs) -> CommandResult {
     super::story::print_for(&report, &story)
 }
 
+/// The story checker of `audit verify`: under the chain's own declared
+/// approvers, or under the keys the auditor trusts.
+fn story_checker(trusted_keys: &[String]) -> Result<StoryChecker, Failure> {
+    if trusted_keys.is_empty() {
+        return Ok(StoryChecker::new());
+    }
+    let mut keys = Vec::new();
+    for arg in trusted_keys {
+        keys.extend(super::checkpoint::verifier_keys("trusted-keys", arg)?);
+    }
+    Ok(StoryChecker::with_rules(Rules {
+        signers: Some(Signers::from_keys(keys)),
+        ..Rules::default()
+    }))
+}
+
 /// Verifies a store up to the head it had when verification started, so
 /// appends by other processes meanwhile neither break nor prolong the run,
 /// and checks the story of the same events in the same pass.
@@ -235,6 +261,7 @@ async fn verify_url(
     url: &StoreUrl,
     chain: Option<&ChainId>,
     prefix: &mut PrefixRoot,
+    mut story: StoryChecker,
 ) -> Result<(Option<ChainId>, Report, StoryReport), Failure> {
     let store = open(url, chain, Access::ReadOnly).await?;
     let upto = match store.head().await {
@@ -251,7 +278,6 @@ async fn verify_url(
         Err(e) => return Err(Failure::usage(format!("cannot read {url}: {e}"))),
     };
     let progress = Progress::new();
-    let mut story = StoryChecker::new();
     let verifier = Verifier::new(store.chain().clone());
     let end = scan_verified(store.as_ref(), verifier, upto, |event| {
         story.check(event);
@@ -310,6 +336,7 @@ fn verify_jsonl(
     path: &Path,
     chain: Option<ChainId>,
     prefix: &mut PrefixRoot,
+    mut story: StoryChecker,
 ) -> Result<(Option<ChainId>, Report, StoryReport), Failure> {
     let file = File::open(path)
         .map_err(|e| Failure::usage(format!("cannot open {}: {e}", path.display())))?;
@@ -317,7 +344,6 @@ fn verify_jsonl(
     let mut verifier = chain.clone().map(Verifier::new);
     let mut chain = chain;
     let progress = Progress::new();
-    let mut story = StoryChecker::new();
     let mut line = Vec::new();
     let mut number = 0u64;
     loop {
