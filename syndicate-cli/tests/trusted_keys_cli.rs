@@ -143,6 +143,19 @@ async fn a_forged_policy_and_unsigned_approval_fail_under_trusted_keys() -> Resu
         "{}",
         text(&out)
     );
+    // The report counts persons' approvals per signing key and says plainly
+    // how many are unsigned.
+    let out = syndicate(&["audit", "report", "--store", &url, "--chain", "prod"]);
+    let report = text(&out);
+    let key_id = verifier.split('+').nth(1).unwrap();
+    assert!(
+        report.contains(&format!("bob@example.com+{key_id}")),
+        "{report}"
+    );
+    assert!(
+        report.contains("1 approval(s) by persons are UNSIGNED"),
+        "{report}"
+    );
     // A key given inline works the same as a file of keys.
     let out = verify(&["--trusted-keys", &verifier]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));

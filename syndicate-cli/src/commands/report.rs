@@ -58,6 +58,9 @@ pub struct AuditReport {
     pub proposals_by_risk: BTreeMap<String, u64>,
     /// Approvals per approver (policy rules appear as `policy:<rule>`).
     pub approvals_by_approver: BTreeMap<String, u64>,
+    /// Persons' approvals per signing key (`<approver>+<key id>`), and
+    /// `unsigned` for those without a signed decision.
+    pub approvals_by_key: BTreeMap<String, u64>,
     /// Executions that completed, per outcome.
     pub outcomes: BTreeMap<String, u64>,
     /// Refused executions, per reason (`digest_mismatch` included).
@@ -180,6 +183,13 @@ fn tally(report: &mut AuditReport, event: &syndicate_core::Event) {
                 Some("policy") => format!("policy:{}", text(body, "rule")),
                 _ => text(body, "approver"),
             };
+            if body.get("method").and_then(Value::as_str) != Some("policy") {
+                let key = match body.pointer("/signed/key_id").and_then(Value::as_str) {
+                    Some(key) => format!("{}+{key}", text(body, "approver")),
+                    None => "unsigned".to_owned(),
+                };
+                bump(&mut report.approvals_by_key, key);
+            }
             bump(&mut report.approvals_by_approver, who);
         }
         EventKind::ExecutionCompleted => bump(&mut report.outcomes, text(body, "outcome")),
@@ -269,6 +279,17 @@ pub fn render_text(report: &AuditReport) -> String {
         "approvals by approver",
         &report.approvals_by_approver,
     );
+    write_counts(
+        &mut out,
+        "approvals by persons, by signing key",
+        &report.approvals_by_key,
+    );
+    if let Some(n) = report.approvals_by_key.get("unsigned") {
+        out.push_str(&format!(
+            "note: {n} approval(s) by persons are UNSIGNED: nothing but the store vouches for who \
+             gave them (declare approvers and keys in the policy to require signatures)\n"
+        ));
+    }
     write_counts(
         &mut out,
         "completed executions by outcome",
