@@ -108,6 +108,9 @@ pub struct ProposedBody {
     /// Compliance control tags.
     #[serde(default)]
     pub controls: Vec<String>,
+    /// Roles every counted approver must hold (signed approvals only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approver_roles: Vec<String>,
     /// The model that proposed it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<ModelInfo>,

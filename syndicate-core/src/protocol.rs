@@ -100,6 +100,8 @@ pub struct Request {
     pub ttl_seconds: u64,
     /// Compliance control tags.
     pub controls: Vec<String>,
+    /// Roles every counted approver must hold.
+    pub approver_roles: Vec<String>,
     /// Seq of the `action.proposed` event.
     pub proposed_seq: u64,
     /// Its hash.
@@ -473,6 +475,7 @@ impl Ledger {
                 required: body.approvals_required.max(1),
                 ttl_seconds: body.approval_ttl_seconds,
                 controls: body.controls,
+                approver_roles: body.approver_roles,
                 proposed_seq: event.seq,
                 proposed_hash: event.hash,
                 approvals: Vec::new(),
@@ -582,7 +585,13 @@ impl Ledger {
                         let verdict = match &body.signed {
                             Some(s) if identity::same(&s.statement.approver, &body.approver) => {
                                 signers
-                                    .check_approval(s, chain, &id, &request.digest, &[])
+                                    .check_approval(
+                                        s,
+                                        chain,
+                                        &id,
+                                        &request.digest,
+                                        &request.approver_roles,
+                                    )
                                     .map(|_| ())
                                     .map_err(|e| e.to_string())
                             }

@@ -194,3 +194,91 @@ async fn approval_appended_directly_to_the_store_does_not_count() -> Result {
     gate.authorize(&request, &action).await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_rule_that_requires_a_role_counts_only_approvers_who_hold_it() -> Result {
+    let bob = key("bob@example.com", 1);
+    let carol = key("carol@example.com", 2);
+    let text = format!(
+        "id = \"roles\"\nversion = \"1\"\n[[rules]]\nid = \"deploys\"\ntool = \"shell.exec\"\nrisk = \"high\"\ndecision = \"human\"\napprover_roles = [\"sre\"]\n\
+         [[approvers]]\nid = \"bob@example.com\"\nkeys = [\"{}\"]\nroles = [\"sre\"]\n\
+         [[approvers]]\nid = \"carol@example.com\"\nkeys = [\"{}\"]\nroles = [\"dev\"]\n",
+        bob.verifier(),
+        carol.verifier()
+    );
+    let store = Arc::new(MemoryStore::new(ChainId::new("prod")?));
+    let gate = Gate::open(
+        store.clone(),
+        Arc::new(RulePolicy::from_toml(&text)?),
+        GateConfig::default(),
+    )
+    .await?;
+    let action = Action::new("shell.exec", json!({"argv": ["deploy"]}))?;
+    let p = gate
+        .propose(
+            "s1",
+            &Actor::agent("bot"),
+            &action,
+            &ProposalContext::default(),
+        )
+        .await?;
+    // The proposal records the roles it needs.
+    let proposed = bodies(&store, EventKind::ActionProposed).await;
+    assert_eq!(proposed[0]["approver_roles"], json!(["sre"]));
+
+    // Carol signs correctly but is not an SRE: refused, recorded, not counted.
+    let r = refusal(
+        gate.submit(approval(&carol, "prod", &p.request_id, &action))
+            .await,
+    );
+    assert!(
+        matches!(&r, Refusal::BadSignature { detail } if detail.contains("sre")),
+        "{r:?}"
+    );
+    assert!(matches!(
+        refusal(gate.authorize(&p.request_id, &action).await),
+        Refusal::NotApproved { .. }
+    ));
+    // Her signed decision appended around the gate counts for nothing either.
+    let signed = approval(&carol, "prod", &p.request_id, &action);
+    store
+        .append_one(
+            EventDraft::new(
+                "s1",
+                EventKind::ActionApproved,
+                Actor::human("carol@example.com"),
+                json!({
+                    "request_id": p.request_id, "action_digest": action.digest(),
+                    "approver": "carol@example.com", "method": "human", "signed": signed
+                }),
+            )
+            .with_once(format!("approval:{}:carol@example.com", p.request_id)),
+        )
+        .await?;
+    assert!(matches!(
+        refusal(gate.authorize(&p.request_id, &action).await),
+        Refusal::NotApproved { .. }
+    ));
+    let story = syndicate_core::check_story(store.as_ref()).await?;
+    assert!(
+        story
+            .violations
+            .iter()
+            .any(|v| v.rule == syndicate_core::story::StoryRule::UnprovenApproval),
+        "{:?}",
+        story.violations
+    );
+
+    // Bob holds the role: counted, and the request runs.
+    gate.submit(approval(&bob, "prod", &p.request_id, &action))
+        .await?;
+    gate.authorize(&p.request_id, &action).await?;
+    Ok(())
+}
+
+#[test]
+fn roles_without_declared_approvers_are_refused() {
+    let text = "id = \"roles\"\nversion = \"1\"\n[[rules]]\nid = \"d\"\ntool = \"*\"\nrisk = \"high\"\ndecision = \"human\"\napprover_roles = [\"sre\"]\n";
+    let err = RulePolicy::from_toml(text).unwrap_err().to_string();
+    assert!(err.contains("approver_roles needs declared"), "{err}");
+}

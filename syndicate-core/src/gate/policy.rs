@@ -104,6 +104,9 @@ pub struct Classification {
     pub approval_ttl_seconds: u64,
     /// Compliance control tags copied onto the events, e.g. `SOC2:CC8.1`.
     pub controls: Vec<String>,
+    /// Roles every counted approver must hold (the policy's declared
+    /// approvers, 9.4 of the format); empty for none.
+    pub approver_roles: Vec<String>,
 }
 
 impl Classification {
@@ -116,6 +119,7 @@ impl Classification {
             approvers: 1,
             approval_ttl_seconds: 0,
             controls: Vec::new(),
+            approver_roles: Vec::new(),
         }
     }
 }
@@ -200,6 +204,8 @@ struct RuleDoc {
     approval_ttl_seconds: Option<u64>,
     #[serde(default)]
     controls: Vec<String>,
+    #[serde(default)]
+    approver_roles: Vec<String>,
 }
 
 /// Approval lifetime when a rule sets none: 15 minutes.
@@ -371,6 +377,19 @@ impl RulePolicy {
                     r.id
                 )));
             }
+            if !r.approver_roles.is_empty() && !signers.requires_signatures() {
+                return Err(PolicyError::Invalid(format!(
+                    "rule {:?}: approver_roles needs declared [[approvers]] with roles (roles are \
+                     checked on signed approvals)",
+                    r.id
+                )));
+            }
+            if r.approver_roles.iter().any(String::is_empty) {
+                return Err(PolicyError::Invalid(format!(
+                    "rule {:?}: roles must not be empty",
+                    r.id
+                )));
+            }
             if r.controls.iter().any(String::is_empty) {
                 return Err(PolicyError::Invalid(format!(
                     "rule {:?}: control tags must not be empty",
@@ -394,6 +413,7 @@ impl RulePolicy {
                         .approval_ttl_seconds
                         .unwrap_or(DEFAULT_APPROVAL_TTL_SECONDS),
                     controls: r.controls,
+                    approver_roles: r.approver_roles,
                 },
             });
         }

@@ -43,6 +43,7 @@ impl Gate {
             approvals_required: classification.approvers.max(1),
             approval_ttl_seconds: classification.approval_ttl_seconds,
             controls: classification.controls.clone(),
+            approver_roles: classification.approver_roles.clone(),
             model: context.model.clone(),
             context: context.context.clone(),
         };
@@ -274,6 +275,12 @@ impl Gate {
         let approver = Actor::human(s.approver.clone());
         let request_id = s.request_id.clone();
         let digest_seen = s.action_digest;
+        // The roles the proposal recorded; an unknown or closed request is
+        // refused below, whatever its roles.
+        let roles = match self.request(&request_id).await {
+            Ok(Status::Open(r)) => r.approver_roles,
+            _ => Vec::new(),
+        };
         let signers = self.policy.signers();
         let checked = match signers {
             Some(signers) if signers.requires_signatures() => signers
@@ -282,7 +289,7 @@ impl Gate {
                     self.store.chain(),
                     &request_id,
                     &digest_seen,
-                    &[],
+                    &roles,
                 )
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
