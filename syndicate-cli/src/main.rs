@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use syndicate_cli::commands::action::{self, ActionCommand};
 use syndicate_cli::commands::agents::{self, HookCommand, ProxyArgs};
-use syndicate_cli::commands::approve::{self, ApproveArgs, DenyArgs, ShowArgs, SubmitArgs};
+use syndicate_cli::commands::approve::{
+    self, ApproveArgs, DenyArgs, RecoverArgs, ShowArgs, SubmitArgs,
+};
 use syndicate_cli::commands::audit::{self, AuditCommand};
 use syndicate_cli::commands::checkpoint;
 use syndicate_cli::commands::evidence::annotate::{self, AnnotateArgs};
@@ -34,6 +36,9 @@ enum Command {
     Submit(SubmitArgs),
     /// Deny a pending request (exit 1 when refused).
     Deny(DenyArgs),
+    /// Recover a degraded gate after re-verifying the chain (signed by an
+    /// operator's key when the policy declares operators).
+    Recover(RecoverArgs),
     /// Show a request: canonical action, digest, risk, requester, history.
     Show(ShowArgs),
     /// Verify, export and query audit trails.
@@ -67,6 +72,7 @@ fn run(cli: &Cli) -> CommandResult {
         Command::Action(command) => action::run(command),
         Command::Approve(args) => approve::approve(args),
         Command::Deny(args) => approve::deny(args),
+        Command::Recover(args) => approve::recover(args),
         Command::Submit(args) => approve::submit(args),
         Command::Show(args) => approve::show(args),
         Command::Audit(command) => audit::run(command),

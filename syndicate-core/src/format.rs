@@ -292,6 +292,10 @@ pub struct GateStatusBody {
     /// Who: `gate` when the gate degraded itself, the operator's identity
     /// for a recovery.
     pub operator: String,
+    /// The operator's signed decision (`recover`), when the policy declares
+    /// operators (docs/FORMAT.md section 9.6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed: Option<crate::decision::SignedDecision>,
 }
 
 /// Reads the body of an event as `T`.

@@ -38,8 +38,8 @@ use crate::approvers::Signers;
 use crate::digest::Digest;
 use crate::event::{ChainId, Event, EventKind, PolicyRef};
 use crate::format::{
-    ApprovedBody, CompletedBody, DeniedBody, Method, PolicyActivatedBody, ProposedBody,
-    StartedBody, body_of,
+    ApprovedBody, CompletedBody, DeniedBody, GateStatusBody, Method, PolicyActivatedBody,
+    ProposedBody, StartedBody, body_of,
 };
 use crate::gate::Decision;
 use crate::identity;
@@ -216,6 +216,9 @@ pub struct Ledger {
     closed: HashMap<u128, Closed>,
     other_once: HashSet<u128>,
     degraded: bool,
+    /// Seq and hash of the last `gate.degraded`, which a signed recovery
+    /// names.
+    last_degraded: Option<(u64, Digest)>,
     last_at: Option<Timestamp>,
     last_seq: Option<u64>,
     requests: u64,
@@ -339,8 +342,11 @@ impl Ledger {
             EventKind::ActionDenied => self.denied(event, &mut out),
             EventKind::ExecutionStarted => self.started(event, at, &mut out),
             EventKind::ExecutionCompleted => self.completed(event, &mut out),
-            EventKind::GateDegraded => self.degraded = true,
-            EventKind::GateRecovered => self.degraded = false,
+            EventKind::GateDegraded => {
+                self.degraded = true;
+                self.last_degraded = Some((event.seq, event.hash));
+            }
+            EventKind::GateRecovered => self.recovered(event, &mut out),
             EventKind::PolicyActivated => self.policy_activated(event, &mut out),
             _ => {
                 if let Some(once) = &event.columns.once
@@ -355,6 +361,59 @@ impl Ledger {
             }
         }
         out
+    }
+
+    /// The statement subject a signed recovery names: the last
+    /// `gate.degraded` it ends (`recover:<seq>` and that event's hash), or
+    /// `recover:none` and the zero digest when none was recorded.
+    pub fn recovery_subject(&self) -> (String, Digest) {
+        match self.last_degraded {
+            Some((seq, hash)) => (format!("recover:{seq}"), hash),
+            None => ("recover:none".to_owned(), Digest::ZERO),
+        }
+    }
+
+    /// A recovery ends the degraded state; under signers that declare
+    /// operators only when it carries an operator's signed decision for
+    /// this chain and the degradation it ends.
+    fn recovered(&mut self, event: &Event, out: &mut Vec<Finding>) {
+        let requires = self
+            .rules
+            .signers
+            .as_ref()
+            .is_some_and(Signers::requires_operator);
+        if requires {
+            let verdict = match (body_of::<GateStatusBody>(event), &self.rules.chain) {
+                (Ok(body), Some(chain)) => match &body.signed {
+                    Some(signed) => {
+                        let (subject, digest) = self.recovery_subject();
+                        self.rules
+                            .signers
+                            .as_ref()
+                            .map_or(Err("no signers".to_owned()), |s| {
+                                s.check_operator(
+                                    signed,
+                                    chain,
+                                    &subject,
+                                    &digest,
+                                    crate::decision::Decision::Recover,
+                                )
+                                .map(|_| ())
+                                .map_err(|e| e.to_string())
+                            })
+                    }
+                    None => Err("the recovery is not signed by a declared operator".to_owned()),
+                },
+                (Err(e), _) => Err(e.to_string()),
+                (_, None) => Err("the chain is unknown".to_owned()),
+            };
+            if let Err(detail) = verdict {
+                out.push(finding(StoryRule::UnprovenRecovery, None, detail));
+                return;
+            }
+        }
+        self.degraded = false;
+        self.last_degraded = None;
     }
 
     fn policy_activated(&mut self, event: &Event, out: &mut Vec<Finding>) {

@@ -65,6 +65,10 @@ pub enum StoryRule {
     DoubleStart,
     /// A completion without a start before it, or a second completion.
     CompletionWithoutStart,
+    /// Under a policy that declares operators, a `gate.recovered` without an
+    /// operator's signed decision for the degradation it ends (it does not
+    /// end it).
+    UnprovenRecovery,
     /// A single-use key that is not the one the protocol gives the event, or one used twice.
     ReusedOnceKey,
 }
@@ -90,6 +94,7 @@ impl StoryRule {
         StoryRule::StartDigest,
         StoryRule::DoubleStart,
         StoryRule::CompletionWithoutStart,
+        StoryRule::UnprovenRecovery,
         StoryRule::ReusedOnceKey,
     ];
 
@@ -114,6 +119,7 @@ impl StoryRule {
             StoryRule::StartDigest => "start_digest",
             StoryRule::DoubleStart => "double_start",
             StoryRule::CompletionWithoutStart => "completion_without_start",
+            StoryRule::UnprovenRecovery => "unproven_recovery",
             StoryRule::ReusedOnceKey => "reused_once_key",
         }
     }

@@ -282,3 +282,108 @@ fn roles_without_declared_approvers_are_refused() {
     let err = RulePolicy::from_toml(text).unwrap_err().to_string();
     assert!(err.contains("approver_roles needs declared"), "{err}");
 }
+
+fn recovery(key: &SigningKey, subject: (String, syndicate_core::Digest)) -> SignedDecision {
+    SignedDecision::sign(
+        key,
+        Statement {
+            chain: ChainId::new("prod").unwrap(),
+            request_id: subject.0,
+            action_digest: subject.1,
+            approver: key.name().into(),
+            decision: Decision::Recover,
+            expires_at: None,
+        },
+    )
+    .unwrap()
+}
+
+async fn degraded_mark(store: &MemoryStore) -> Result {
+    store
+        .append_one(EventDraft::new(
+            "gate",
+            EventKind::GateDegraded,
+            Actor::system("gate"),
+            json!({"reason": "append failed", "operator": "gate"}),
+        ))
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn under_declared_operators_only_a_signed_recovery_ends_a_degradation() -> Result {
+    let bob = key("bob@example.com", 1);
+    let ops = key("ops@example.com", 9);
+    let text = format!(
+        "id = \"ops\"\nversion = \"1\"\n[[rules]]\nid = \"deploys\"\ntool = \"shell.exec\"\nrisk = \"high\"\ndecision = \"human\"\n\
+         [[approvers]]\nid = \"bob@example.com\"\nkeys = [\"{}\"]\n\
+         [[operators]]\nid = \"ops@example.com\"\nkeys = [\"{}\"]\n",
+        bob.verifier(),
+        ops.verifier()
+    );
+    let policy = Arc::new(RulePolicy::from_toml(&text)?);
+    let store = Arc::new(MemoryStore::new(ChainId::new("prod")?));
+    drop(Gate::open(store.clone(), policy.clone(), GateConfig::default()).await?);
+    degraded_mark(&store).await?;
+    let gate = Gate::open(store.clone(), policy.clone(), GateConfig::default()).await?;
+    assert!(gate.degraded().is_some());
+
+    // An unsigned recovery is refused by the gate...
+    assert_eq!(
+        refusal(
+            gate.recover(&Actor::human("ops@example.com"), "fixed")
+                .await
+        ),
+        Refusal::Unsigned
+    );
+    // ...and one appended around it ends nothing.
+    store
+        .append_one(EventDraft::new(
+            "gate",
+            EventKind::GateRecovered,
+            Actor::human("ops@example.com"),
+            json!({"reason": "trust me", "operator": "ops@example.com"}),
+        ))
+        .await?;
+    let reopened = Gate::open(store.clone(), policy.clone(), GateConfig::default()).await?;
+    assert!(reopened.degraded().is_some(), "a forged recovery ended it");
+    let story = syndicate_core::check_story(store.as_ref()).await?;
+    assert!(
+        story
+            .violations
+            .iter()
+            .any(|v| v.rule == syndicate_core::story::StoryRule::UnprovenRecovery),
+        "{:?}",
+        story.violations
+    );
+
+    // Bob is an approver, not an operator: refused.
+    let subject = reopened.recovery_subject().await?;
+    assert!(matches!(
+        refusal(
+            reopened
+                .recover_signed(recovery(&bob, subject.clone()), "x")
+                .await
+        ),
+        Refusal::BadSignature { .. }
+    ));
+    // The operator's signature over this degradation recovers, for every gate.
+    let signed = recovery(&ops, subject);
+    reopened
+        .recover_signed(signed.clone(), "disk replaced")
+        .await?;
+    assert!(reopened.degraded().is_none());
+    let fresh = Gate::open(store.clone(), policy.clone(), GateConfig::default()).await?;
+    assert!(fresh.degraded().is_none(), "{:?}", fresh.degraded());
+
+    // The same signature cannot end the next degradation.
+    degraded_mark(&store).await?;
+    let again = Gate::open(store.clone(), policy, GateConfig::default()).await?;
+    assert!(again.degraded().is_some());
+    assert!(matches!(
+        refusal(again.recover_signed(signed, "replayed").await),
+        Refusal::BadSignature { .. }
+    ));
+    assert!(again.degraded().is_some());
+    Ok(())
+}

@@ -74,6 +74,70 @@ pub struct DenyArgs {
     pub store: StoreArgs,
 }
 
+/// `syndicate recover --reason TEXT (--as NAME | --key FILE | --key-env VAR)`.
+#[derive(Debug, Args)]
+pub struct RecoverArgs {
+    /// Why the gate may run again (recorded).
+    #[arg(long)]
+    pub reason: String,
+    /// Your identity, recorded as the operator (policies without operators).
+    #[arg(long = "as", value_name = "NAME", required_unless_present_any = ["key", "key_env"])]
+    pub operator: Option<String>,
+    /// Sign the recovery with this operator key file (`-` reads stdin).
+    #[arg(long, value_name = "FILE", conflicts_with = "operator")]
+    pub key: Option<std::path::PathBuf>,
+    /// Sign with the operator key held in this environment variable.
+    #[arg(long = "key-env", value_name = "VAR", conflicts_with_all = ["operator", "key"])]
+    pub key_env: Option<String>,
+    /// Where the chain is.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// Recovers a degraded gate: the whole chain is re-verified first; under a
+/// policy that declares operators the recovery is signed with an operator
+/// key over the degradation it ends.
+///
+/// # Errors
+/// Exit 1 when the chain still does not verify or the gate refuses the
+/// recovery, exit 2 for bad input or an unusable store.
+pub fn recover(args: &RecoverArgs) -> CommandResult {
+    runtime()?.block_on(async {
+        let gate = open_gate(&args.store).await?;
+        let before = gate.degraded();
+        let event = if args.key.is_some() || args.key_env.is_some() {
+            let key = super::key::load_key(args.key.as_deref(), args.key_env.as_deref())?;
+            let (subject, digest) = gate.recovery_subject().await.map_err(Failure::usage)?;
+            let statement = Statement {
+                chain: gate.store().chain().clone(),
+                request_id: subject,
+                action_digest: digest,
+                approver: key.name().to_owned(),
+                decision: Decision::Recover,
+                expires_at: None,
+            };
+            let signed = SignedDecision::sign(&key, statement).map_err(Failure::usage)?;
+            gate.recover_signed(signed, &args.reason).await
+        } else {
+            let operator = args.operator.clone().unwrap_or_default();
+            gate.recover(&Actor::human(operator), &args.reason).await
+        }
+        .map_err(|e| match e {
+            GateError::StillBroken(_) => Failure::broken(e),
+            other => outcome(other),
+        })?;
+        println!(
+            "recovered at seq {} ({}); the gate runs again",
+            event.seq,
+            before.map_or_else(
+                || "it was not degraded".to_owned(),
+                |why| format!("it was degraded: {}", escape(&why))
+            )
+        );
+        Ok(())
+    })
+}
+
 /// `syndicate show REQUEST_ID`.
 #[derive(Debug, Args)]
 pub struct ShowArgs {

@@ -806,13 +806,84 @@ impl Gate {
     }
 
     /// Leaves the degraded state: re-verifies the whole chain and records
-    /// `gate.recovered` with the operator and reason.
+    /// `gate.recovered` with the operator and reason. Under a policy that
+    /// declares operators a recovery must be signed: use
+    /// [`Gate::recover_signed`].
     ///
     /// # Errors
     /// [`GateError::StillBroken`] when the chain still does not verify (the
-    /// gate stays degraded); [`GateError::Store`] when the store cannot be
-    /// read or written.
+    /// gate stays degraded); [`GateError::Refused`] with
+    /// [`Refusal::Unsigned`] under a policy that declares operators;
+    /// [`GateError::Store`] when the store cannot be read or written.
     pub async fn recover(&self, operator: &Actor, reason: &str) -> Result<Event, GateError> {
+        if self
+            .policy
+            .signers()
+            .is_some_and(crate::approvers::Signers::requires_operator)
+        {
+            return Err(GateError::Refused {
+                request_id: "gate".to_owned(),
+                refusal: Refusal::Unsigned,
+            });
+        }
+        self.record_recovery(operator, reason, None).await
+    }
+
+    /// The statement subject an operator signs to recover this gate:
+    /// `recover:<seq>` of the last `gate.degraded` on the chain, with that
+    /// event's hash as the digest (so a signature ends one degradation
+    /// only), or `recover:none` and the zero digest when none is recorded.
+    ///
+    /// # Errors
+    /// [`GateError::Store`] when the chain cannot be read.
+    pub async fn recovery_subject(&self) -> Result<(String, Digest), GateError> {
+        let (fresh, _) = self.verify_all().await?;
+        Ok(fresh.ledger.recovery_subject())
+    }
+
+    /// Recovers with an operator's signed decision (`recover`, for
+    /// [`Gate::recovery_subject`]): checked against the operators the
+    /// policy in force declares, then as [`Gate::recover`].
+    ///
+    /// # Errors
+    /// As [`Gate::recover`], and [`GateError::Refused`] with
+    /// [`Refusal::BadSignature`] when the decision does not verify.
+    pub async fn recover_signed(
+        &self,
+        decision: SignedDecision,
+        reason: &str,
+    ) -> Result<Event, GateError> {
+        let (subject, digest) = self.recovery_subject().await?;
+        let checked = match self.policy.signers() {
+            Some(signers) if signers.requires_operator() => signers
+                .check_operator(
+                    &decision,
+                    self.store.chain(),
+                    &subject,
+                    &digest,
+                    crate::decision::Decision::Recover,
+                )
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            _ => Err("the policy in force declares no operators".to_owned()),
+        };
+        if let Err(detail) = checked {
+            return Err(GateError::Refused {
+                request_id: "gate".to_owned(),
+                refusal: Refusal::BadSignature { detail },
+            });
+        }
+        let operator = Actor::human(decision.statement.approver.clone());
+        self.record_recovery(&operator, reason, Some(decision))
+            .await
+    }
+
+    async fn record_recovery(
+        &self,
+        operator: &Actor,
+        reason: &str,
+        signed: Option<SignedDecision>,
+    ) -> Result<Event, GateError> {
         let mut watch = self.watch.lock().await;
         let (fresh, pass) = self.verify_all().await?;
         if let Some(violation) = pass.violation {
@@ -821,6 +892,7 @@ impl Gate {
         let body = GateStatusBody {
             reason: reason.to_owned(),
             operator: operator.id.clone(),
+            signed,
         };
         let draft = self.draft(
             &self.config.session,

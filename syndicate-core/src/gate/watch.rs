@@ -105,6 +105,7 @@ impl Gate {
         let body = GateStatusBody {
             reason: reason.clone(),
             operator: self.config.operator.clone(),
+            signed: None,
         };
         let draft = self.draft(
             &self.config.session,
@@ -149,7 +150,9 @@ impl Gate {
                         .map_or_else(|e| e.to_string(), |b| b.reason);
                     mark = Some(Some(reason));
                 }
-                Some(EventKind::GateRecovered) => mark = Some(None),
+                // Only a recovery the ledger accepted (signed by a declared
+                // operator, where the policy declares operators) ends it.
+                Some(EventKind::GateRecovered) if !ledger.is_degraded() => mark = Some(None),
                 _ => {}
             }
         })
