@@ -5,6 +5,7 @@
 pub mod action;
 pub mod annotation;
 pub mod approvers;
+pub mod batching;
 pub mod checkpoint;
 pub mod checkpointer;
 pub mod decision;

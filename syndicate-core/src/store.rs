@@ -75,10 +75,32 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// True when the same call may succeed later unchanged (the store was
-    /// unavailable). A refused draft or a used key never becomes valid.
+    /// True when the same call may be made again unchanged and succeed:
+    /// the store was unavailable *before* anything could have been written.
+    /// False when the batch may have been written (`maybe_written`): a blind
+    /// retry could record it twice, so retry only drafts that carry a
+    /// single-use key (the store then refuses a duplicate with
+    /// [`StoreError::AlreadyUsed`]) or read the chain first. A refused draft
+    /// or a used key never becomes valid.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::Unavailable { .. })
+        matches!(
+            self,
+            StoreError::Unavailable {
+                maybe_written: false,
+                ..
+            }
+        )
+    }
+
+    /// True when the failure came after the batch may have been committed.
+    pub fn may_have_written(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unavailable {
+                maybe_written: true,
+                ..
+            }
+        )
     }
 }
 

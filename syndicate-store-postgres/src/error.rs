@@ -114,6 +114,10 @@ mod tests {
             }
         ));
         assert!(map(sqlx::Error::PoolTimedOut, Stage::BeforeCommit).is_retryable());
+        // After the commit was sent the batch may be in: no blind retry.
+        let after = map(io(), Stage::Commit);
+        assert!(!after.is_retryable() && after.may_have_written());
+        assert!(!before.may_have_written());
     }
 
     #[test]

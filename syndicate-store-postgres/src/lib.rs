@@ -2,7 +2,6 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-pub mod batching;
 mod error;
 pub mod schema;
 mod store;
@@ -10,6 +9,7 @@ mod store;
 pub mod testing;
 mod tree;
 
-pub use batching::BatchingStore;
 pub use schema::{MIGRATIONS, Migration, MigrationReport, SCHEMA_VERSION, check, migrate};
 pub use store::{PostgresOptions, PostgresStore, connect, migrate_url};
+/// Group commit, generic over any store; it lives in core.
+pub use syndicate_core::batching::BatchingStore;

@@ -192,11 +192,51 @@ pub enum GateError {
 }
 
 impl GateError {
+    /// Whether calling again unchanged can help: only when the store was
+    /// unavailable before anything was written. A refusal (the gate said
+    /// no, or is degraded until an operator recovers it), a malformed event,
+    /// refused input or a broken chain do not change by retrying; a store
+    /// failure after a commit may have gone through is not retryable blindly
+    /// (read the request's state first).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, GateError::Store(e) if e.is_retryable())
+    }
+
     /// The refusal, if the gate refused.
     pub fn refusal(&self) -> Option<&Refusal> {
         match self {
             GateError::Refused { refusal, .. } => Some(refusal),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_store_unavailable_before_writing_is_worth_a_retry() {
+        let unavailable = |maybe_written| {
+            GateError::Store(StoreError::Unavailable {
+                store: "test",
+                maybe_written,
+                source: "connection reset".into(),
+            })
+        };
+        assert!(unavailable(false).is_retryable());
+        assert!(!unavailable(true).is_retryable());
+        let refused = GateError::Refused {
+            request_id: "r".into(),
+            refusal: Refusal::Degraded { reason: "x".into() },
+        };
+        assert!(!refused.is_retryable());
+        assert!(
+            !GateError::Input {
+                what: "session",
+                reason: "x".into()
+            }
+            .is_retryable()
+        );
     }
 }

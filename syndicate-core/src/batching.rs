@@ -4,8 +4,8 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::{ChainId, Event, EventDraft, EventStore, Head, Query, StoreError};
 use async_trait::async_trait;
-use syndicate_core::{ChainId, Event, EventDraft, EventStore, Head, Query, StoreError};
 
 /// Wraps a store so that appends arriving while another append of this
 /// process is in flight are sealed and committed together, in one call to
@@ -179,15 +179,15 @@ impl<S: EventStore> EventStore for BatchingStore<S> {
 
     async fn put_tree_nodes(
         &self,
-        nodes: &[(syndicate_core::merkle::NodeId, syndicate_core::merkle::Hash)],
+        nodes: &[(crate::merkle::NodeId, crate::merkle::Hash)],
     ) -> Result<(), StoreError> {
         self.inner.put_tree_nodes(nodes).await
     }
 
     async fn tree_nodes(
         &self,
-        ids: &[syndicate_core::merkle::NodeId],
-    ) -> Result<Vec<Option<syndicate_core::merkle::Hash>>, StoreError> {
+        ids: &[crate::merkle::NodeId],
+    ) -> Result<Vec<Option<crate::merkle::Hash>>, StoreError> {
         self.inner.tree_nodes(ids).await
     }
 
