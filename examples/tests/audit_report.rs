@@ -9,7 +9,14 @@ fn report(dir: &std::path::Path, format: &str) -> std::process::Output {
     common::run(
         common::syndicate()
             .current_dir(dir)
-            .args(["audit", "report", "--store", "sqlite:syndicate-demo.db"])
+            .args([
+                "audit",
+                "report",
+                "--store",
+                "sqlite:syndicate-demo.db",
+                "--chain",
+                "quickstart",
+            ])
             .args(["--format", format]),
     )
 }

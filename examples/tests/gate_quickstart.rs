@@ -31,6 +31,8 @@ fn quickstart_runs_and_its_trail_verifies_independently() -> Result {
         "approves it",
         "REFUSED: digest",
         "REFUSED: the approval expired",
+        "an unsigned approval \"by bob\" is REFUSED",
+        "the signature verifies, executed",
     ] {
         assert!(out.contains(scene), "missing {scene:?} in\n{out}");
     }

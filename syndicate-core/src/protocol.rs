@@ -77,6 +77,9 @@ pub struct Counted {
     pub usable_until: Timestamp,
     /// Whether it carries a verified signed decision.
     pub signed: bool,
+    /// The signed decision it carries, if any (so a gate can check it
+    /// again under its own policy's keys).
+    pub decision: Option<Box<crate::decision::SignedDecision>>,
 }
 
 /// What the chain says about one request, from verified events only.
@@ -683,6 +686,7 @@ impl Ledger {
             at,
             usable_until,
             signed,
+            decision: body.signed.map(Box::new),
         });
     }
 

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use serde_json::json;
+use syndicate_core::decision::{Decision, SignedDecision, Statement};
 use syndicate_core::gate::{
     Gate, GateConfig, GateError, Outcome, Policy, ProposalContext, RulePolicy,
 };
@@ -212,6 +213,10 @@ async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
         Ok(_) => return Err("the expired approval gave a permit".into()),
     }
 
+    // 5. A signed approval.
+    println!("5. An approval signed with the approver's key");
+    signed_approval(&options, &session, &agent).await?;
+
     // Verify.
     let report = store.verify().await?;
     let story = check_story(store.as_ref()).await?;
@@ -255,6 +260,69 @@ async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
         options.chain,
         options.checkpoint,
         log_key.verifier()
+    );
+    Ok(())
+}
+
+/// Step 5, on a chain of its own whose policy declares bob and his key: an
+/// unsigned approval is refused; bob's signed decision counts.
+async fn signed_approval(
+    options: &Options,
+    session: &str,
+    agent: &Actor,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let chain = format!("{}-signed", options.chain);
+    // A SQLite demo file keeps one chain, so `audit verify` needs no --chain:
+    // the signed chain goes to a sibling file.
+    let url = match options.store.strip_suffix(".db") {
+        Some(stem) => format!("{stem}-signed.db"),
+        None => options.store.clone(),
+    };
+    let store: Arc<dyn EventStore> = syndicate_examples::open_store(&url, &chain).await?;
+    // In real use bob keeps this key on his own machine (`syndicate key new`)
+    // and only its public form is in the policy.
+    let bob_key = SigningKey::generate("bob@example.com")?;
+    let policy = RulePolicy::from_toml(&format!(
+        "id = \"quickstart-signed\"\nversion = \"1\"\n[[rules]]\nid = \"deploys\"\ntool = \"deploy.*\"\nrisk = \"high\"\ndecision = \"human\"\n\
+         [[approvers]]\nid = \"bob@example.com\"\nkeys = [\"{}\"]\n",
+        bob_key.verifier()
+    ))?;
+    let gate = Gate::open(store, Arc::new(policy), GateConfig::default()).await?;
+    let deploy = Action::new("deploy.release", json!({"version": "2.5.0"}))?;
+    let p = gate
+        .propose(session, agent, &deploy, &ProposalContext::default())
+        .await?;
+    println!(
+        "   store {url} chain {chain:?}: the policy lists bob's key {}",
+        bob_key.verifier()
+    );
+    match gate
+        .approve(&p.request_id, &Actor::human("bob@example.com"), &p.digest())
+        .await
+    {
+        Err(GateError::Refused { refusal, .. }) => {
+            println!("   an unsigned approval \"by bob\" is REFUSED: {refusal}")
+        }
+        Err(e) => return Err(e.into()),
+        Ok(_) => return Err("an unsigned approval counted under a signing policy".into()),
+    }
+    let statement = Statement {
+        chain: gate.store().chain().clone(),
+        request_id: p.request_id.clone(),
+        action_digest: p.digest(),
+        approver: bob_key.name().to_owned(),
+        decision: Decision::Approve,
+        expires_at: None,
+    };
+    gate.submit(SignedDecision::sign(&bob_key, statement)?)
+        .await?;
+    let permit = gate.authorize(&p.request_id, &deploy).await?;
+    let output = execute(permit.action());
+    gate.complete(permit, Outcome::succeeded().with_result(output.as_bytes()))
+        .await?;
+    println!(
+        "   bob signs {} with his key: the signature verifies, executed ({output})\n",
+        short(&p.digest())
     );
     Ok(())
 }

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use syndicate_core::gate::{
-    Gate, GateConfig, GateError, Outcome, ProposalContext, RulePolicy, Status,
+    Closed, Gate, GateConfig, GateError, Outcome, ProposalContext, RulePolicy, Status,
 };
 use syndicate_core::{Action, Actor, EventStore};
 
@@ -135,11 +135,25 @@ async fn run(options: Options) -> Result<u8, Failure> {
 
     let (request_id, action) = match &options.request {
         Some(id) => {
-            let action = gate.proposed_action(id).await?.ok_or_else(|| {
-                Failure::Usage(format!(
-                    "no open request {id:?} on chain {:?}",
-                    options.chain
-                ))
+            // Read the action first; if the request is no longer open, say
+            // why (another process may have run it meanwhile).
+            let action = match gate.proposed_action(id).await? {
+                Some(action) => Some(action),
+                None => match gate.request(id).await? {
+                    Status::Closed(closed) => {
+                        let what = match closed {
+                            Closed::Denied => "was denied",
+                            _ => "already started once and completed",
+                        };
+                        return Err(Failure::Refused(format!(
+                            "request {id} {what}; an approval is single-use, nothing ran"
+                        )));
+                    }
+                    _ => None,
+                },
+            };
+            let action = action.ok_or_else(|| {
+                Failure::Usage(format!("no request {id:?} on chain {:?}", options.chain))
             })?;
             (id.clone(), action)
         }

@@ -5,7 +5,7 @@
 use super::*;
 use crate::decision::SignedDecision;
 use crate::identity;
-use crate::protocol::{Closed, Lookup, Request, Status};
+use crate::protocol::{Closed, Counted, Lookup, Request, Status};
 
 impl Gate {
     /// Proposes an action: records `action.proposed` with the canonical
@@ -569,6 +569,15 @@ impl Gate {
                 .record_drift(&session, request_id, &state, action)
                 .await);
         }
+        // Approvals count under the policy each was given under (the
+        // ledger) *and* under this gate's own: a policy appended by whoever
+        // can write the store cannot make an unsigned approval count here.
+        let mut state = state;
+        let approvals = std::mem::take(&mut state.approvals);
+        state.approvals = approvals
+            .into_iter()
+            .filter(|a| self.proves_under_own_policy(&state, a))
+            .collect();
         let refusal = if !state.is_approved() {
             Some(Refusal::NotApproved {
                 approvals: state.approval_count(),
@@ -728,6 +737,32 @@ impl Gate {
                 expected: state.digest,
                 found: action.digest(),
             },
+        }
+    }
+
+    /// Whether a counted approval also proves under this gate's policy:
+    /// always when it declares no approvers; else a person's approval must
+    /// carry a signed decision by a key this policy lists for that approver
+    /// (with the request's roles), and a policy approval must be of a
+    /// request the policy auto-approved.
+    fn proves_under_own_policy(&self, request: &Request, approval: &Counted) -> bool {
+        let Some(signers) = self.policy.signers().filter(|s| s.requires_signatures()) else {
+            return true;
+        };
+        match approval.method {
+            Method::Policy => request.decision == Decision::AutoApprove,
+            _ => approval.decision.as_ref().is_some_and(|d| {
+                identity::same(&d.statement.approver, &approval.approver)
+                    && signers
+                        .check_approval(
+                            d,
+                            self.store.chain(),
+                            &request.request_id,
+                            &request.digest,
+                            &request.approver_roles,
+                        )
+                        .is_ok()
+            }),
         }
     }
 

@@ -79,8 +79,12 @@ impl Gate {
     pub(super) fn ledger_rules(&self) -> Rules {
         Rules {
             chain: Some(self.store.chain().clone()),
-            signers: self.policy.signers().cloned(),
-            signers_from_chain: false,
+            // History is judged under the policy in force at each event (a
+            // past start stays valid after a key rotation); a permit is
+            // granted only on approvals that also prove under this gate's
+            // own policy (see `Gate::authorize`).
+            signers: None,
+            signers_from_chain: true,
             allow_self_approval: self.config.allow_self_approval,
             operator: Some(self.config.operator.clone()),
         }
