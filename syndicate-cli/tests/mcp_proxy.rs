@@ -46,10 +46,13 @@ struct Client {
 }
 
 impl Client {
-    fn start(python: &str, project: &Project) -> Client {
+    /// `era`: `handshake` (2025-11-25, `initialize`) or `auto` (the SDK
+    /// probes `server/discover` and speaks 2026-07-28 when it can).
+    fn start(python: &str, project: &Project, era: &str) -> Client {
         let log = project.path().join("client.log");
         let mut child = Command::new(python)
             .arg(script("client.py"))
+            .arg(era)
             .arg(env!("CARGO_BIN_EXE_syndicate"))
             .args(["mcp-proxy", "--config"])
             .arg(project.config_path())
@@ -107,9 +110,20 @@ fn project() -> Project {
 
 #[test]
 fn gated_tool_call_is_held_until_approved_then_forwarded_once() {
+    gated_loop("handshake");
+}
+
+/// The 2026-07-28 revision: every result must carry `resultType`, the
+/// proxy's own answers included.
+#[test]
+fn gated_tool_call_loop_works_for_a_stateless_era_client() {
+    gated_loop("auto");
+}
+
+fn gated_loop(era: &str) {
     let Some(python) = python() else { return };
     let project = project();
-    let mut client = Client::start(&python, &project);
+    let mut client = Client::start(&python, &project, era);
 
     // tools/list passes through; gated tools are still listed.
     assert_eq!(
@@ -179,7 +193,7 @@ fn gated_tool_call_is_held_until_approved_then_forwarded_once() {
 fn server_crashing_mid_call_gives_an_error_and_a_failed_outcome() {
     let Some(python) = python() else { return };
     let project = project();
-    let mut client = Client::start(&python, &project);
+    let mut client = Client::start(&python, &project, "handshake");
     let answer = client.call("crash", json!({"reason": "test"}));
     let error = answer["error"].as_str().expect("the call raised");
     assert!(error.contains("exited before answering"), "{error}");
