@@ -16,6 +16,11 @@
 //! - Denied, drifted, expired, degraded gate, or any proxy error: not
 //!   forwarded; an `isError` tool result says why.
 //!
+//! The proxy's own results carry `resultType: "complete"` when the request
+//! was sent under the 2026-07-28 revision (its `_meta` names
+//! `io.modelcontextprotocol/protocolVersion`): clients of that revision
+//! refuse a result without it.
+//!
 //! If the server exits while calls are in flight, each gets a JSON-RPC
 //! error and a `failed` outcome is recorded; then the proxy exits.
 
@@ -45,13 +50,34 @@ async fn send(out: &Out, line: &[u8]) {
     }
 }
 
-fn tool_error(id: &Value, text: &str) -> Vec<u8> {
-    let mut line = json!({"jsonrpc": "2.0", "id": id, "result": {
+/// The `_meta` key that marks a request of the 2026-07-28 (stateless)
+/// protocol; its results must carry `resultType`.
+const PROTOCOL_VERSION_META: &str = "io.modelcontextprotocol/protocolVersion";
+
+/// Whether a request was sent under the 2026-07-28 revision, whose clients
+/// refuse a result without `resultType`.
+fn is_stateless_era(message: &Value) -> bool {
+    message
+        .get("params")
+        .and_then(|p| p.get("_meta"))
+        .and_then(|m| m.get(PROTOCOL_VERSION_META))
+        .is_some()
+}
+
+/// A tool result with `isError: true` answering `message` (which must have
+/// an `id`), shaped for the protocol era the request was sent in.
+fn tool_error(message: &Value, text: &str) -> Vec<u8> {
+    let id = message.get("id").cloned().unwrap_or(Value::Null);
+    let mut result = json!({
         "content": [{"type": "text", "text": text}],
         "isError": true,
-    }})
-    .to_string()
-    .into_bytes();
+    });
+    if is_stateless_era(message) {
+        result["resultType"] = json!("complete");
+    }
+    let mut line = json!({"jsonrpc": "2.0", "id": id, "result": result})
+        .to_string()
+        .into_bytes();
     line.push(b'\n');
     line
 }
@@ -226,7 +252,7 @@ impl Proxy {
         match self.decide(id, message).await {
             Ok(None) => true,
             Ok(Some(text)) => {
-                send(out, &tool_error(id, &text)).await;
+                send(out, &tool_error(message, &text)).await;
                 false
             }
             Err(e) => {
@@ -234,7 +260,7 @@ impl Proxy {
                 send(
                     out,
                     &tool_error(
-                        id,
+                        message,
                         &format!("syndicate proxy error, call not forwarded: {e}"),
                     ),
                 )
