@@ -71,6 +71,7 @@ mod error;
 mod permit;
 mod policy;
 mod request;
+mod trace;
 mod verbs;
 mod watch;
 

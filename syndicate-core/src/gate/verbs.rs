@@ -6,6 +6,7 @@ use super::*;
 use crate::decision::SignedDecision;
 use crate::identity;
 use crate::protocol::{Closed, Counted, Lookup, Request, Status};
+use tracing::Instrument as _;
 
 impl Gate {
     /// Proposes an action: records `action.proposed` with the canonical
@@ -24,109 +25,116 @@ impl Gate {
         action: &Action,
         context: &ProposalContext,
     ) -> Result<Proposal, GateError> {
-        if let Err(e) = identity::person(&requester.id, &self.config.operator) {
-            return Err(GateError::Input {
-                what: "requester",
-                reason: e.to_string(),
-            });
-        }
-        let classification = self.policy.classify(action);
-        let request_id = new_request_id(self.store.chain().as_str(), session);
-        let proposed = ProposedBody {
-            request_id: request_id.clone(),
-            action: action.to_value(),
-            action_digest: action.digest(),
-            requester: requester.id.clone(),
-            risk_tier: classification.risk,
-            decision: classification.decision,
-            rule: classification.rule.clone(),
-            approvals_required: classification.approvers.max(1),
-            approval_ttl_seconds: classification.approval_ttl_seconds,
-            controls: classification.controls.clone(),
-            approver_roles: classification.approver_roles.clone(),
-            model: context.model.clone(),
-            context: context.context.clone(),
-        };
-        let mut drafts = vec![
-            self.draft(
-                session,
-                EventKind::ActionProposed,
-                requester.clone(),
-                to_body(&proposed),
-            )
-            .with_once(format!("action.proposed:{request_id}")),
-        ];
-        let rule_actor = || {
-            Actor::policy(format!(
-                "policy:{}",
-                classification.rule.as_deref().unwrap_or("no-match")
-            ))
-        };
-        match classification.decision {
-            Decision::AutoApprove => {
-                let approval = ApprovedBody {
-                    request_id: request_id.clone(),
-                    action_digest: action.digest(),
-                    approver: rule_actor().id,
-                    method: Method::Policy,
-                    rule: classification.rule.clone(),
-                    expires_at: Some(
-                        (self.config.clock)().plus_seconds(classification.approval_ttl_seconds),
-                    ),
-                    comment: None,
-                    controls: classification.controls.clone(),
-                    signed: None,
-                };
-                drafts.push(
-                    self.draft(
-                        session,
-                        EventKind::ActionApproved,
-                        rule_actor(),
-                        to_body(&approval),
-                    )
-                    .with_once(approval_once(&request_id, &rule_actor().id)),
-                );
-            }
-            Decision::Deny => {
-                let reason = match &classification.rule {
-                    Some(rule) => format!("denied by policy rule {rule:?}"),
-                    None => "no policy rule matches this action".to_owned(),
-                };
-                let denial = DeniedBody {
-                    request_id: request_id.clone(),
-                    reason,
-                    by: rule_actor().id,
-                    method: Method::Policy,
-                    rule: classification.rule.clone(),
-                };
-                drafts.push(
-                    self.draft(
-                        session,
-                        EventKind::ActionDenied,
-                        rule_actor(),
-                        to_body(&denial),
-                    )
-                    .with_once(decision_once(&request_id)),
-                );
-            }
-            Decision::Human => {}
-        }
-        let events = match self.append(drafts).await {
-            Ok(events) => events,
-            Err(StoreError::InvalidDraft(e)) => {
+        let span = super::trace::span("propose", action.tool(), None, &action.digest());
+        let result = async {
+            if let Err(e) = identity::person(&requester.id, &self.config.operator) {
                 return Err(GateError::Input {
-                    what: "proposal",
+                    what: "requester",
                     reason: e.to_string(),
                 });
             }
-            Err(e) => return Err(e.into()),
-        };
-        Ok(Proposal {
-            request_id,
-            action: action.clone(),
-            classification,
-            seq: events.first().map_or(0, |e| e.seq),
-        })
+            let classification = self.policy.classify(action);
+            let request_id = new_request_id(self.store.chain().as_str(), session);
+            let proposed = ProposedBody {
+                request_id: request_id.clone(),
+                action: action.to_value(),
+                action_digest: action.digest(),
+                requester: requester.id.clone(),
+                risk_tier: classification.risk,
+                decision: classification.decision,
+                rule: classification.rule.clone(),
+                approvals_required: classification.approvers.max(1),
+                approval_ttl_seconds: classification.approval_ttl_seconds,
+                controls: classification.controls.clone(),
+                approver_roles: classification.approver_roles.clone(),
+                model: context.model.clone(),
+                context: context.context.clone(),
+            };
+            let mut drafts = vec![
+                self.draft(
+                    session,
+                    EventKind::ActionProposed,
+                    requester.clone(),
+                    to_body(&proposed),
+                )
+                .with_once(format!("action.proposed:{request_id}")),
+            ];
+            let rule_actor = || {
+                Actor::policy(format!(
+                    "policy:{}",
+                    classification.rule.as_deref().unwrap_or("no-match")
+                ))
+            };
+            match classification.decision {
+                Decision::AutoApprove => {
+                    let approval = ApprovedBody {
+                        request_id: request_id.clone(),
+                        action_digest: action.digest(),
+                        approver: rule_actor().id,
+                        method: Method::Policy,
+                        rule: classification.rule.clone(),
+                        expires_at: Some(
+                            (self.config.clock)().plus_seconds(classification.approval_ttl_seconds),
+                        ),
+                        comment: None,
+                        controls: classification.controls.clone(),
+                        signed: None,
+                    };
+                    drafts.push(
+                        self.draft(
+                            session,
+                            EventKind::ActionApproved,
+                            rule_actor(),
+                            to_body(&approval),
+                        )
+                        .with_once(approval_once(&request_id, &rule_actor().id)),
+                    );
+                }
+                Decision::Deny => {
+                    let reason = match &classification.rule {
+                        Some(rule) => format!("denied by policy rule {rule:?}"),
+                        None => "no policy rule matches this action".to_owned(),
+                    };
+                    let denial = DeniedBody {
+                        request_id: request_id.clone(),
+                        reason,
+                        by: rule_actor().id,
+                        method: Method::Policy,
+                        rule: classification.rule.clone(),
+                    };
+                    drafts.push(
+                        self.draft(
+                            session,
+                            EventKind::ActionDenied,
+                            rule_actor(),
+                            to_body(&denial),
+                        )
+                        .with_once(decision_once(&request_id)),
+                    );
+                }
+                Decision::Human => {}
+            }
+            let events = match self.append(drafts).await {
+                Ok(events) => events,
+                Err(StoreError::InvalidDraft(e)) => {
+                    return Err(GateError::Input {
+                        what: "proposal",
+                        reason: e.to_string(),
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            };
+            Ok(Proposal {
+                request_id,
+                action: action.clone(),
+                classification,
+                seq: events.first().map_or(0, |e| e.seq),
+            })
+        }
+        .instrument(span.clone())
+        .await;
+        super::trace::record(&span, &result);
+        result
     }
 
     /// What the chain says about a request, from the events this gate
@@ -240,23 +248,30 @@ impl Gate {
         approver: &Actor,
         digest_seen: &Digest,
     ) -> Result<Approval, GateError> {
-        if self
-            .policy
-            .signers()
-            .is_some_and(|s| s.requires_signatures())
-        {
-            return Err(self
-                .refuse_approval(
-                    &self.config.session.clone(),
-                    request_id,
-                    approver,
-                    Some(*digest_seen),
-                    Refusal::Unsigned,
-                )
-                .await);
+        let span = super::trace::span("approve", "", Some(request_id), digest_seen);
+        let result = async {
+            if self
+                .policy
+                .signers()
+                .is_some_and(|s| s.requires_signatures())
+            {
+                return Err(self
+                    .refuse_approval(
+                        &self.config.session.clone(),
+                        request_id,
+                        approver,
+                        Some(*digest_seen),
+                        Refusal::Unsigned,
+                    )
+                    .await);
+            }
+            self.record_approval(request_id, approver, digest_seen, None)
+                .await
         }
-        self.record_approval(request_id, approver, digest_seen, None)
-            .await
+        .instrument(span.clone())
+        .await;
+        super::trace::record(&span, &result);
+        result
     }
 
     /// Records an approval signed elsewhere ([`SignedDecision::sign`]): the
@@ -271,45 +286,58 @@ impl Gate {
     /// [`GateError::Refused`] as above and as for [`Gate::approve`];
     /// [`GateError::Store`] when the store fails.
     pub async fn submit(&self, decision: SignedDecision) -> Result<Approval, GateError> {
-        let s = &decision.statement;
-        let approver = Actor::human(s.approver.clone());
-        let request_id = s.request_id.clone();
-        let digest_seen = s.action_digest;
-        // The roles the proposal recorded; an unknown or closed request is
-        // refused below, whatever its roles.
-        let roles = match self.request(&request_id).await {
-            Ok(Status::Open(r)) => r.approver_roles,
-            _ => Vec::new(),
-        };
-        let signers = self.policy.signers();
-        let checked = match signers {
-            Some(signers) if signers.requires_signatures() => signers
-                .check_approval(
-                    &decision,
-                    self.store.chain(),
-                    &request_id,
-                    &digest_seen,
-                    &roles,
-                )
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
-            _ => Err(
-                "the policy in force declares no approvers, so no key can be trusted".to_owned(),
-            ),
-        };
-        if let Err(detail) = checked {
-            return Err(self
-                .refuse_approval(
-                    &self.config.session.clone(),
-                    &request_id,
-                    &approver,
-                    Some(digest_seen),
-                    Refusal::BadSignature { detail },
-                )
-                .await);
+        let span = super::trace::span(
+            "approve",
+            "",
+            Some(&decision.statement.request_id),
+            &decision.statement.action_digest,
+        );
+        let result = async {
+            let s = &decision.statement;
+            let approver = Actor::human(s.approver.clone());
+            let request_id = s.request_id.clone();
+            let digest_seen = s.action_digest;
+            // The roles the proposal recorded; an unknown or closed request is
+            // refused below, whatever its roles.
+            let roles = match self.request(&request_id).await {
+                Ok(Status::Open(r)) => r.approver_roles,
+                _ => Vec::new(),
+            };
+            let signers = self.policy.signers();
+            let checked = match signers {
+                Some(signers) if signers.requires_signatures() => signers
+                    .check_approval(
+                        &decision,
+                        self.store.chain(),
+                        &request_id,
+                        &digest_seen,
+                        &roles,
+                    )
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                _ => Err(
+                    "the policy in force declares no approvers, so no key can be trusted"
+                        .to_owned(),
+                ),
+            };
+            if let Err(detail) = checked {
+                return Err(self
+                    .refuse_approval(
+                        &self.config.session.clone(),
+                        &request_id,
+                        &approver,
+                        Some(digest_seen),
+                        Refusal::BadSignature { detail },
+                    )
+                    .await);
+            }
+            self.record_approval(&request_id, &approver, &digest_seen, Some(decision))
+                .await
         }
-        self.record_approval(&request_id, &approver, &digest_seen, Some(decision))
-            .await
+        .instrument(span.clone())
+        .await;
+        super::trace::record(&span, &result);
+        result
     }
 
     async fn record_approval(
@@ -433,61 +461,68 @@ impl Gate {
         who: &Actor,
         reason: &str,
     ) -> Result<Event, GateError> {
-        let fallback = self.config.session.clone();
-        let watch = match self.check_chain().await {
-            Ok(watch) => watch,
-            Err(refusal) => {
-                return Err(self
-                    .refuse_approval(&fallback, request_id, who, None, refusal)
-                    .await);
-            }
-        };
-        let session = match watch.ledger.lookup(request_id) {
-            Lookup::Open(r) if r.started.is_none() => r.session.clone(),
-            other => {
-                let refusal = match other {
-                    Lookup::Unknown => Refusal::UnknownRequest,
-                    _ => Refusal::AlreadyDecided,
+        let span = super::trace::span("deny", "", Some(request_id), &Digest::ZERO);
+        let result = async {
+            let fallback = self.config.session.clone();
+            let watch = match self.check_chain().await {
+                Ok(watch) => watch,
+                Err(refusal) => {
+                    return Err(self
+                        .refuse_approval(&fallback, request_id, who, None, refusal)
+                        .await);
+                }
+            };
+            let session = match watch.ledger.lookup(request_id) {
+                Lookup::Open(r) if r.started.is_none() => r.session.clone(),
+                other => {
+                    let refusal = match other {
+                        Lookup::Unknown => Refusal::UnknownRequest,
+                        _ => Refusal::AlreadyDecided,
+                    };
+                    return Err(self
+                        .refuse_approval(&fallback, request_id, who, None, refusal)
+                        .await);
+                }
+            };
+            if let Err(e) = identity::person(&who.id, &self.config.operator) {
+                let refusal = Refusal::InvalidIdentity {
+                    detail: e.to_string(),
                 };
                 return Err(self
-                    .refuse_approval(&fallback, request_id, who, None, refusal)
+                    .refuse_approval(&session, request_id, who, None, refusal)
                     .await);
             }
-        };
-        if let Err(e) = identity::person(&who.id, &self.config.operator) {
-            let refusal = Refusal::InvalidIdentity {
-                detail: e.to_string(),
+            let body = DeniedBody {
+                request_id: request_id.to_owned(),
+                reason: reason.to_owned(),
+                by: who.id.clone(),
+                method: Method::Human,
+                rule: None,
             };
-            return Err(self
-                .refuse_approval(&session, request_id, who, None, refusal)
-                .await);
+            let draft = self
+                .draft(
+                    &session,
+                    EventKind::ActionDenied,
+                    who.clone(),
+                    to_body(&body),
+                )
+                .with_once(decision_once(request_id));
+            match self.append(vec![draft]).await {
+                Ok(mut events) => events.pop().ok_or_else(no_event),
+                Err(StoreError::AlreadyUsed { .. }) => Err(self
+                    .refuse_approval(&session, request_id, who, None, Refusal::AlreadyDecided)
+                    .await),
+                Err(StoreError::InvalidDraft(e)) => Err(GateError::Input {
+                    what: "denial",
+                    reason: e.to_string(),
+                }),
+                Err(e) => Err(e.into()),
+            }
         }
-        let body = DeniedBody {
-            request_id: request_id.to_owned(),
-            reason: reason.to_owned(),
-            by: who.id.clone(),
-            method: Method::Human,
-            rule: None,
-        };
-        let draft = self
-            .draft(
-                &session,
-                EventKind::ActionDenied,
-                who.clone(),
-                to_body(&body),
-            )
-            .with_once(decision_once(request_id));
-        match self.append(vec![draft]).await {
-            Ok(mut events) => events.pop().ok_or_else(no_event),
-            Err(StoreError::AlreadyUsed { .. }) => Err(self
-                .refuse_approval(&session, request_id, who, None, Refusal::AlreadyDecided)
-                .await),
-            Err(StoreError::InvalidDraft(e)) => Err(GateError::Input {
-                what: "denial",
-                reason: e.to_string(),
-            }),
-            Err(e) => Err(e.into()),
-        }
+        .instrument(span.clone())
+        .await;
+        super::trace::record(&span, &result);
+        result
     }
 
     /// Records `execution.rejected` (best effort) and returns the refusal.
@@ -537,166 +572,178 @@ impl Gate {
     /// [`Refusal::NotApproved`], [`Refusal::Expired`],
     /// [`Refusal::DigestMismatch`] or [`Refusal::Degraded`].
     pub async fn authorize(&self, request_id: &str, action: &Action) -> Result<Permit, GateError> {
-        let fallback = self.config.session.clone();
-        let mut watch = match self.check_chain().await {
-            Ok(watch) => watch,
-            Err(refusal) => return Err(self.reject(&fallback, request_id, refusal).await),
-        };
-        let state = match watch.ledger.lookup(request_id) {
-            Lookup::Open(r) => r.clone(),
-            Lookup::Unknown => {
-                return Err(self
-                    .reject(&fallback, request_id, Refusal::UnknownRequest)
-                    .await);
-            }
-            Lookup::Closed(Closed::Denied) => {
-                return Err(self.reject(&fallback, request_id, Refusal::Denied).await);
-            }
-            Lookup::Closed(_) => {
-                return Err(self
-                    .reject(&fallback, request_id, Refusal::AlreadyUsed)
-                    .await);
-            }
-        };
-        let session = state.session.clone();
-        if state.started.is_some() {
-            return Err(self
-                .reject(&session, request_id, Refusal::AlreadyUsed)
-                .await);
-        }
-        if action.digest() != state.digest {
-            return Err(self
-                .record_drift(&session, request_id, &state, action)
-                .await);
-        }
-        // Approvals count under the policy each was given under (the
-        // ledger) *and* under this gate's own: a policy appended by whoever
-        // can write the store cannot make an unsigned approval count here.
-        let mut state = state;
-        let approvals = std::mem::take(&mut state.approvals);
-        state.approvals = approvals
-            .into_iter()
-            .filter(|a| self.proves_under_own_policy(&state, a))
-            .collect();
-        let refusal = if !state.is_approved() {
-            Some(Refusal::NotApproved {
-                approvals: state.approval_count(),
-                required: state.required,
-            })
-        } else {
-            match state.usable_until() {
-                Some(until) if self.now(&watch.ledger) >= until => {
-                    Some(Refusal::Expired { expired_at: until })
+        let span = super::trace::span(
+            "authorize",
+            action.tool(),
+            Some(request_id),
+            &action.digest(),
+        );
+        let result = async {
+            let fallback = self.config.session.clone();
+            let mut watch = match self.check_chain().await {
+                Ok(watch) => watch,
+                Err(refusal) => return Err(self.reject(&fallback, request_id, refusal).await),
+            };
+            let state = match watch.ledger.lookup(request_id) {
+                Lookup::Open(r) => r.clone(),
+                Lookup::Unknown => {
+                    return Err(self
+                        .reject(&fallback, request_id, Refusal::UnknownRequest)
+                        .await);
                 }
-                None => Some(Refusal::NotApproved {
-                    approvals: 0,
+                Lookup::Closed(Closed::Denied) => {
+                    return Err(self.reject(&fallback, request_id, Refusal::Denied).await);
+                }
+                Lookup::Closed(_) => {
+                    return Err(self
+                        .reject(&fallback, request_id, Refusal::AlreadyUsed)
+                        .await);
+                }
+            };
+            let session = state.session.clone();
+            if state.started.is_some() {
+                return Err(self
+                    .reject(&session, request_id, Refusal::AlreadyUsed)
+                    .await);
+            }
+            if action.digest() != state.digest {
+                return Err(self
+                    .record_drift(&session, request_id, &state, action)
+                    .await);
+            }
+            // Approvals count under the policy each was given under (the
+            // ledger) *and* under this gate's own: a policy appended by whoever
+            // can write the store cannot make an unsigned approval count here.
+            let mut state = state;
+            let approvals = std::mem::take(&mut state.approvals);
+            state.approvals = approvals
+                .into_iter()
+                .filter(|a| self.proves_under_own_policy(&state, a))
+                .collect();
+            let refusal = if !state.is_approved() {
+                Some(Refusal::NotApproved {
+                    approvals: state.approval_count(),
                     required: state.required,
-                }),
-                _ => None,
-            }
-        };
-        if let Some(refusal) = refusal {
-            return Err(self.reject(&session, request_id, refusal).await);
-        }
-        // Every event the permit relies on is re-read and must still hold
-        // the bytes verified; run from the recorded action, not the
-        // caller's text.
-        let mut relied = vec![(state.proposed_seq, state.proposed_hash)];
-        relied.extend(state.approvals.iter().map(|a| (a.seq, a.hash)));
-        let approved = match self.reread(&relied).await.and_then(|events| {
-            body_of::<ProposedBody>(&events[0])
-                .map_err(|e| e.to_string())
-                .and_then(|p| Action::from_value(p.action).map_err(|e| e.to_string()))
-        }) {
-            Ok(a) if a.digest() == state.digest => a,
-            Ok(_) => {
-                let refusal = self
-                    .degrade(format!(
-                        "event {} records an action that does not match its digest",
-                        state.proposed_seq
-                    ))
-                    .await;
+                })
+            } else {
+                match state.usable_until() {
+                    Some(until) if self.now(&watch.ledger) >= until => {
+                        Some(Refusal::Expired { expired_at: until })
+                    }
+                    None => Some(Refusal::NotApproved {
+                        approvals: 0,
+                        required: state.required,
+                    }),
+                    _ => None,
+                }
+            };
+            if let Some(refusal) = refusal {
                 return Err(self.reject(&session, request_id, refusal).await);
             }
-            Err(reason) => {
+            // Every event the permit relies on is re-read and must still hold
+            // the bytes verified; run from the recorded action, not the
+            // caller's text.
+            let mut relied = vec![(state.proposed_seq, state.proposed_hash)];
+            relied.extend(state.approvals.iter().map(|a| (a.seq, a.hash)));
+            let approved = match self.reread(&relied).await.and_then(|events| {
+                body_of::<ProposedBody>(&events[0])
+                    .map_err(|e| e.to_string())
+                    .and_then(|p| Action::from_value(p.action).map_err(|e| e.to_string()))
+            }) {
+                Ok(a) if a.digest() == state.digest => a,
+                Ok(_) => {
+                    let refusal = self
+                        .degrade(format!(
+                            "event {} records an action that does not match its digest",
+                            state.proposed_seq
+                        ))
+                        .await;
+                    return Err(self.reject(&session, request_id, refusal).await);
+                }
+                Err(reason) => {
+                    let refusal = self.degrade(reason).await;
+                    return Err(self.reject(&session, request_id, refusal).await);
+                }
+            };
+            let body = StartedBody {
+                request_id: request_id.to_owned(),
+                approved_digest: state.digest,
+                executed_digest: approved.digest(),
+                controls: state.controls.clone(),
+            };
+            // The start takes the request's decision key: of a revocation and a
+            // start racing, whichever the store records first wins.
+            let draft = self
+                .draft(
+                    &session,
+                    EventKind::ExecutionStarted,
+                    self.system_actor(),
+                    to_body(&body),
+                )
+                .with_once(decision_once(request_id));
+            let started = match self.append(vec![draft]).await {
+                Ok(events) => events.into_iter().next(),
+                Err(StoreError::AlreadyUsed { .. }) => {
+                    // A denial or another start won the key: say which, from the
+                    // verified chain.
+                    let refusal = match self.verify_into(&mut watch).await {
+                        Ok(_) => match watch.ledger.lookup(request_id) {
+                            Lookup::Closed(Closed::Denied) => Refusal::Denied,
+                            _ => Refusal::AlreadyUsed,
+                        },
+                        Err(_) => Refusal::AlreadyUsed,
+                    };
+                    return Err(self.reject(&session, request_id, refusal).await);
+                }
+                Err(e) => {
+                    // The append degraded the gate already (unless the draft
+                    // was refused, which a valid state cannot produce).
+                    let reason = self
+                        .degraded()
+                        .unwrap_or_else(|| format!("cannot record execution.started: {e}"));
+                    return Err(GateError::Refused {
+                        request_id: request_id.to_owned(),
+                        refusal: Refusal::Degraded { reason },
+                    });
+                }
+            };
+            let started_seq = started.map_or(0, |e| e.seq);
+            // Single use from the hashed events, not only the store's key: the
+            // start just recorded must be the request's first start, after no
+            // denial.
+            let holds = match self.verify_into(&mut watch).await {
+                Ok(pass) if pass.violation.is_none() => match watch.ledger.lookup(request_id) {
+                    Lookup::Open(r) if r.started == Some(started_seq) => Ok(()),
+                    _ => Err(format!(
+                        "request {request_id}: the start at seq {started_seq} is not its first \
+                         decision on the verified chain; a single-use key did not hold"
+                    )),
+                },
+                Ok(pass) => Err(format!(
+                    "chain does not verify: {}",
+                    pass.violation.map_or_else(String::new, |v| v.to_string())
+                )),
+                Err(e) => Err(format!("cannot read the chain: {e}")),
+            };
+            if let Err(reason) = holds {
                 let refusal = self.degrade(reason).await;
-                return Err(self.reject(&session, request_id, refusal).await);
-            }
-        };
-        let body = StartedBody {
-            request_id: request_id.to_owned(),
-            approved_digest: state.digest,
-            executed_digest: approved.digest(),
-            controls: state.controls.clone(),
-        };
-        // The start takes the request's decision key: of a revocation and a
-        // start racing, whichever the store records first wins.
-        let draft = self
-            .draft(
-                &session,
-                EventKind::ExecutionStarted,
-                self.system_actor(),
-                to_body(&body),
-            )
-            .with_once(decision_once(request_id));
-        let started = match self.append(vec![draft]).await {
-            Ok(events) => events.into_iter().next(),
-            Err(StoreError::AlreadyUsed { .. }) => {
-                // A denial or another start won the key: say which, from the
-                // verified chain.
-                let refusal = match self.verify_into(&mut watch).await {
-                    Ok(_) => match watch.ledger.lookup(request_id) {
-                        Lookup::Closed(Closed::Denied) => Refusal::Denied,
-                        _ => Refusal::AlreadyUsed,
-                    },
-                    Err(_) => Refusal::AlreadyUsed,
-                };
-                return Err(self.reject(&session, request_id, refusal).await);
-            }
-            Err(e) => {
-                // The append degraded the gate already (unless the draft
-                // was refused, which a valid state cannot produce).
-                let reason = self
-                    .degraded()
-                    .unwrap_or_else(|| format!("cannot record execution.started: {e}"));
                 return Err(GateError::Refused {
                     request_id: request_id.to_owned(),
-                    refusal: Refusal::Degraded { reason },
+                    refusal,
                 });
             }
-        };
-        let started_seq = started.map_or(0, |e| e.seq);
-        // Single use from the hashed events, not only the store's key: the
-        // start just recorded must be the request's first start, after no
-        // denial.
-        let holds = match self.verify_into(&mut watch).await {
-            Ok(pass) if pass.violation.is_none() => match watch.ledger.lookup(request_id) {
-                Lookup::Open(r) if r.started == Some(started_seq) => Ok(()),
-                _ => Err(format!(
-                    "request {request_id}: the start at seq {started_seq} is not its first \
-                     decision on the verified chain; a single-use key did not hold"
-                )),
-            },
-            Ok(pass) => Err(format!(
-                "chain does not verify: {}",
-                pass.violation.map_or_else(String::new, |v| v.to_string())
-            )),
-            Err(e) => Err(format!("cannot read the chain: {e}")),
-        };
-        if let Err(reason) = holds {
-            let refusal = self.degrade(reason).await;
-            return Err(GateError::Refused {
+            Ok(Permit {
                 request_id: request_id.to_owned(),
-                refusal,
-            });
+                session,
+                action: approved,
+                started_seq,
+                controls: state.controls.clone(),
+            })
         }
-        Ok(Permit {
-            request_id: request_id.to_owned(),
-            session,
-            action: approved,
-            started_seq,
-            controls: state.controls.clone(),
-        })
+        .instrument(span.clone())
+        .await;
+        super::trace::record(&span, &result);
+        result
     }
 
     /// Records `execution.digest_mismatch` for an action that is not the
@@ -780,32 +827,44 @@ impl Gate {
     /// [`GateError::Store`] when it cannot be recorded (the gate then
     /// degrades; the chain shows the execution started and never completed).
     pub async fn complete(&self, permit: Permit, outcome: Outcome) -> Result<Event, GateError> {
-        let (error, error_bytes) = match outcome.error {
-            Some(text) if text.len() > MAX_RECORDED_BYTES => {
-                let (kept, full) = truncate(&text, MAX_RECORDED_BYTES);
-                (Some(kept), full)
-            }
-            other => (other, None),
-        };
-        let body = CompletedBody {
-            request_id: permit.request_id.clone(),
-            outcome: outcome.kind,
-            exit_code: outcome.exit_code,
-            result_digest: outcome.result_digest,
-            error,
-            error_bytes,
-            controls: permit.controls.clone(),
-        };
-        let draft = self
-            .draft(
-                &permit.session,
-                EventKind::ExecutionCompleted,
-                self.system_actor(),
-                to_body(&body),
-            )
-            .with_once(format!("execution.completed:{}", permit.request_id));
-        let mut events = self.append(vec![draft]).await?;
-        events.pop().ok_or_else(no_event)
+        let span = super::trace::span(
+            "complete",
+            permit.action().tool(),
+            Some(&permit.request_id),
+            &permit.digest(),
+        );
+        let result = async {
+            let (error, error_bytes) = match outcome.error {
+                Some(text) if text.len() > MAX_RECORDED_BYTES => {
+                    let (kept, full) = truncate(&text, MAX_RECORDED_BYTES);
+                    (Some(kept), full)
+                }
+                other => (other, None),
+            };
+            let body = CompletedBody {
+                request_id: permit.request_id.clone(),
+                outcome: outcome.kind,
+                exit_code: outcome.exit_code,
+                result_digest: outcome.result_digest,
+                error,
+                error_bytes,
+                controls: permit.controls.clone(),
+            };
+            let draft = self
+                .draft(
+                    &permit.session,
+                    EventKind::ExecutionCompleted,
+                    self.system_actor(),
+                    to_body(&body),
+                )
+                .with_once(format!("execution.completed:{}", permit.request_id));
+            let mut events = self.append(vec![draft]).await?;
+            events.pop().ok_or_else(no_event)
+        }
+        .instrument(span.clone())
+        .await;
+        super::trace::record(&span, &result);
+        result
     }
 
     /// Runs `f` only with a permit, and always records completion:
