@@ -3,14 +3,17 @@
 docs/FORMAT.md alone (section 6.1), with nothing but the Python standard
 library. It shares no code with the Rust implementation.
 
-    python3 docs/verify_jsonl.py trail.jsonl [--head HASH] [--chain NAME]
+    python3 docs/verify_jsonl.py trail.jsonl [--head HASH] [--chain NAME] [--trusted-keys keys.txt]
     python3 docs/verify_jsonl.py --decision decision.json --trusted-keys keys.txt
 
 Exit 0 and one line when intact; exit 1 naming the first bad seq and check.
 
-The second form checks a signed decision (FORMAT.md, "Signed decisions")
-against verifier keys, one per line; it needs the `cryptography` package
-(Ed25519), imported only for this form.
+With --trusted-keys, every approval by a person (`action.approved` with
+`method` "human") must also carry a signed decision (FORMAT.md 9.5) that names
+this chain, its request, digest and approver, decides "approve", and verifies
+with a trusted key of that approver; the first that does not is reported as
+`signature` at its seq. The second form checks one signed decision file.
+Both need the `cryptography` package (Ed25519), imported only for them.
 """
 import base64
 import hashlib
@@ -54,35 +57,76 @@ def jcs_of_strings(value):
 STATEMENT = ["action_digest", "approver", "chain", "decision", "expires_at", "request_id"]
 
 
-def check_decision(decision_path, keys_path):
+def read_keys(keys_path):
+    lines = [line.strip() for line in open(keys_path, encoding="utf-8")]
+    return [parse_vkey(line) for line in lines if line and not line.startswith("#")]
+
+
+def signature_problem(signed, keys):
+    """None when the signed decision verifies with a trusted key, else why."""
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    def refused(detail):
-        print(f"REFUSED: {detail}")
-        return 1
-
-    keys = [parse_vkey(line.strip()) for line in open(keys_path, encoding="utf-8") if line.strip()]
-    signed = json.loads(open(decision_path, "rb").read().decode("utf-8"), object_pairs_hook=no_duplicates)
     if not isinstance(signed, dict) or sorted(signed) != ["key_id", "signature", "statement"]:
-        return refused("members are not statement, key_id, signature")
+        return "members are not statement, key_id, signature"
     statement = signed["statement"]
     if not isinstance(statement, dict) or sorted(statement) != STATEMENT:
-        return refused(f"statement members are not {STATEMENT}")
+        return f"statement members are not {STATEMENT}"
     if not all(isinstance(v, str) for k, v in statement.items() if k != "expires_at"):
-        return refused("statement members must be strings")
+        return "statement members must be strings"
     if statement["expires_at"] is not None and not isinstance(statement["expires_at"], str):
-        return refused("expires_at must be a string or null")
+        return "expires_at must be a string or null"
     approver = statement["approver"]
     matching = [k for (name, key_id, k) in keys if name == approver and key_id == signed["key_id"]]
     if not matching:
-        return refused(f"no trusted key of {approver} has key id {signed['key_id']}")
+        return f"no trusted key of {approver} has key id {signed['key_id']}"
     message = b"syndicate:approval:v1\x00" + jcs_of_strings(statement)
     try:
         signature = base64.b64decode(signed["signature"], validate=True)
         Ed25519PublicKey.from_public_bytes(matching[0]).verify(signature, message)
     except (InvalidSignature, ValueError):
-        return refused(f"the signature of {approver} does not verify")
+        return f"the signature of {approver} does not verify"
+    return None
+
+
+def approval_problem(env, keys):
+    """For a person's approval: None when its signed decision is for exactly
+    this approval and verifies with a trusted key, else why."""
+    body = env["body"]
+    if env["kind"] != "action.approved" or not isinstance(body, dict) or body.get("method") != "human":
+        return None
+    signed = body.get("signed")
+    if signed is None:
+        return f"approval by {body.get('approver')!r} is not signed"
+    problem = signature_problem(signed, keys)
+    if problem:
+        return problem
+    st = signed["statement"]
+    expected = {
+        "chain": env["chain"],
+        "request_id": body.get("request_id"),
+        "action_digest": body.get("action_digest"),
+        "approver": body.get("approver"),
+        "decision": "approve",
+    }
+    for member, value in expected.items():
+        if st[member] != value:
+            return f"the signed statement's {member} is {st[member]!r}, not {value!r}"
+    return None
+
+
+def check_decision(decision_path, keys_path):
+    def refused(detail):
+        print(f"REFUSED: {detail}")
+        return 1
+
+    keys = read_keys(keys_path)
+    signed = json.loads(open(decision_path, "rb").read().decode("utf-8"), object_pairs_hook=no_duplicates)
+    problem = signature_problem(signed, keys)
+    if problem:
+        return refused(problem)
+    statement = signed["statement"]
+    approver = statement["approver"]
     print(
         f"signed: {statement['decision']} of request {statement['request_id']!r} on chain "
         f"{statement['chain']!r} by {approver} ({approver}+{signed['key_id']})"
@@ -95,7 +139,11 @@ def main(argv):
     if "--decision" in args and "--trusted-keys" in args and len(args) == 4:
         i, j = args.index("--decision"), args.index("--trusted-keys")
         return check_decision(args[i + 1], args[j + 1])
-    head = chain = None
+    head = chain = keys = None
+    if "--trusted-keys" in args:
+        i = args.index("--trusted-keys")
+        keys = read_keys(args[i + 1])
+        del args[i : i + 2]
     if "--head" in args:
         i = args.index("--head")
         head = args[i + 1]
@@ -140,11 +188,16 @@ def main(argv):
             return broken("format", f"at {at!r}")
         if last_at is not None and at < last_at:  # fixed width: text order is time order
             return broken("time order", f"{at} is before {last_at}")
+        if keys is not None:
+            problem = approval_problem(env, keys)
+            if problem:
+                return broken("signature", problem)
         prev, last_at, seq = digest, at, seq + 1
     if head is not None and (seq == 0 or prev != head):
         seq -= 1
         return broken("head", f"expected {head}, found {prev if seq >= 0 else 'an empty chain'}")
-    print(f"intact: {seq} events on chain {chain!r}, head {prev}")
+    signed = ", every approval by a person signed by a trusted key" if keys is not None else ""
+    print(f"intact: {seq} events on chain {chain!r}, head {prev}{signed}")
     return 0
 
 

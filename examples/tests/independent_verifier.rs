@@ -122,3 +122,95 @@ fn python_verifier_agrees_with_the_rust_one() {
         );
     }
 }
+
+/// The interpreter with the `cryptography` package (`scripts/test.sh` makes
+/// a throwaway virtualenv and names it), or `None` after saying why.
+fn crypto_python() -> Option<String> {
+    match std::env::var("SYNDICATE_TEST_PYTHON") {
+        Ok(python) if !python.is_empty() => Some(python),
+        _ => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "SYNDICATE_TEST_PYTHON is required under CI=true (scripts/test.sh sets it)"
+            );
+            println!(
+                "skipping: SYNDICATE_TEST_PYTHON is not set (scripts/test.sh makes a virtualenv \
+                 with the cryptography package)"
+            );
+            None
+        }
+    }
+}
+
+#[test]
+fn python_verifier_checks_every_approval_signature_against_trusted_keys() {
+    let Some(python) = crypto_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let run = common::run(Command::new(env!("CARGO_BIN_EXE_quickstart")).current_dir(dir.path()));
+    assert!(run.status.success(), "{}", common::stderr(&run));
+    let out = common::stdout(&run);
+    let bob = out
+        .lines()
+        .find_map(|l| l.split("the policy lists bob's key ").nth(1))
+        .expect("the quickstart names bob's key")
+        .trim()
+        .to_owned();
+    let export = |db: &str, file: &str| {
+        let out = common::run(
+            common::syndicate()
+                .current_dir(dir.path())
+                .args(["audit", "export", "--store", db, "--out", file]),
+        );
+        assert!(out.status.success(), "{}", common::stderr(&out));
+    };
+    export("sqlite:syndicate-demo-signed.db", "signed.jsonl");
+    export("sqlite:syndicate-demo.db", "unsigned.jsonl");
+    let keys = |name: &str, key: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, format!("# trusted approvers\n{key}\n")).unwrap();
+        path
+    };
+    let verify = |file: &str, keys: &Path| {
+        let out = common::run(
+            Command::new(&python)
+                .current_dir(dir.path())
+                .arg(python_verifier())
+                .arg(file)
+                .arg("--trusted-keys")
+                .arg(keys),
+        );
+        (out.status.code(), common::stdout(&out))
+    };
+    let trusted = keys("bob.txt", &bob);
+    let (code, text) = verify("signed.jsonl", &trusted);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("every approval by a person signed"), "{text}");
+
+    // Another key of the same name: the approval no longer verifies.
+    let other = common::run(common::syndicate().current_dir(dir.path()).args([
+        "key",
+        "new",
+        "--id",
+        "bob@example.com",
+        "--out",
+        "other.key",
+    ]));
+    assert!(other.status.success(), "{}", common::stderr(&other));
+    let impostor = keys("other.txt", common::stdout(&other).trim());
+    let (code, text) = verify("signed.jsonl", &impostor);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains(": signature: no trusted key of bob@example.com"),
+        "{text}"
+    );
+
+    // Unsigned approvals are named, by seq.
+    let (code, text) = verify("unsigned.jsonl", &trusted);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.starts_with("BROKEN at seq ") && text.contains("is not signed"),
+        "{text}"
+    );
+}

@@ -321,8 +321,13 @@ async fn signed_approval(
     gate.complete(permit, Outcome::succeeded().with_result(output.as_bytes()))
         .await?;
     println!(
-        "   bob signs {} with his key: the signature verifies, executed ({output})\n",
+        "   bob signs {} with his key: the signature verifies, executed ({output})",
         short(&p.digest())
+    );
+    println!(
+        "   check every signature on that chain yourself, with only bob's public key:\n     \
+         cargo run -p syndicate-cli -- audit verify --store {url} --chain {chain} --trusted-keys {}\n",
+        bob_key.verifier()
     );
     Ok(())
 }
