@@ -247,6 +247,33 @@ impl Signers {
         Ok(approver)
     }
 
+    /// Checks a signed denial for this chain, request and digest: by a
+    /// declared approver or operator, with one of their keys.
+    ///
+    /// # Errors
+    /// [`SignersError::Undeclared`] or [`SignersError::Decision`].
+    pub fn check_denial(
+        &self,
+        decision: &SignedDecision,
+        chain: &ChainId,
+        request_id: &str,
+        action_digest: &Digest,
+    ) -> Result<(), SignersError> {
+        let id = &decision.statement.approver;
+        let keys = match (self.approver(id), self.operator(id)) {
+            (Some(a), _) => &a.keys,
+            (None, Some(o)) => &o.keys,
+            (None, None) => {
+                return Err(SignersError::Undeclared {
+                    list: "approver or operator",
+                    id: id.clone(),
+                });
+            }
+        };
+        decision.verify_for(chain, request_id, action_digest, Decision::Deny, keys)?;
+        Ok(())
+    }
+
     /// Checks an operator's signed decision (a recovery or a denial).
     ///
     /// # Errors

@@ -174,6 +174,10 @@ pub struct DeniedBody {
     /// The rule, for a policy denial (`null` when no rule matched).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
+    /// The denier's signed decision (`deny`), when the policy declares
+    /// approvers (docs/FORMAT.md section 9.6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed: Option<crate::decision::SignedDecision>,
 }
 
 /// Body of `approval.refused`.

@@ -720,6 +720,23 @@ impl Ledger {
             ));
             return;
         }
+        // A person's denial under declared approvers must be signed; an
+        // unproven one is reported but still stops the request (a denial
+        // can only ever keep something from running).
+        if body.method == Method::Human
+            && let (Some(signers), Some(chain)) = (&self.rules.signers, &self.rules.chain)
+            && signers.requires_signatures()
+        {
+            let verdict = match &body.signed {
+                Some(s) => signers
+                    .check_denial(s, chain, &id, &request.digest)
+                    .map_err(|e| e.to_string()),
+                None => Err(format!("denial by {:?} is not signed", body.by)),
+            };
+            if let Err(detail) = verdict {
+                out.push(finding(StoryRule::UnprovenDenial, Some(&id), detail));
+            }
+        }
         self.open.remove(&id);
         self.closed.insert(fingerprint(&id), Closed::Denied);
     }

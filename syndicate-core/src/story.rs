@@ -65,6 +65,10 @@ pub enum StoryRule {
     DoubleStart,
     /// A completion without a start before it, or a second completion.
     CompletionWithoutStart,
+    /// Under a policy that declares approvers, a person's denial without a
+    /// signed decision by a declared approver or operator (it still stops
+    /// the request).
+    UnprovenDenial,
     /// Under a policy that declares operators, a `gate.recovered` without an
     /// operator's signed decision for the degradation it ends (it does not
     /// end it).
@@ -94,6 +98,7 @@ impl StoryRule {
         StoryRule::StartDigest,
         StoryRule::DoubleStart,
         StoryRule::CompletionWithoutStart,
+        StoryRule::UnprovenDenial,
         StoryRule::UnprovenRecovery,
         StoryRule::ReusedOnceKey,
     ];
@@ -119,6 +124,7 @@ impl StoryRule {
             StoryRule::StartDigest => "start_digest",
             StoryRule::DoubleStart => "double_start",
             StoryRule::CompletionWithoutStart => "completion_without_start",
+            StoryRule::UnprovenDenial => "unproven_denial",
             StoryRule::UnprovenRecovery => "unproven_recovery",
             StoryRule::ReusedOnceKey => "reused_once_key",
         }

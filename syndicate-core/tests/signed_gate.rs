@@ -387,3 +387,72 @@ async fn under_declared_operators_only_a_signed_recovery_ends_a_degradation() ->
     assert!(again.degraded().is_some());
     Ok(())
 }
+
+#[tokio::test]
+async fn under_declared_approvers_a_denial_is_signed_and_an_unsigned_one_is_reported() -> Result {
+    let bob = key("bob@example.com", 1);
+    let (store, gate, action, request) = setup(1, &[&bob]).await?;
+    assert_eq!(
+        refusal(
+            gate.deny(&request, &Actor::human("bob@example.com"), "no")
+                .await
+        ),
+        Refusal::Unsigned
+    );
+    let denial = SignedDecision::sign(
+        &bob,
+        Statement {
+            chain: ChainId::new("prod")?,
+            request_id: request.clone(),
+            action_digest: action.digest(),
+            approver: "bob@example.com".into(),
+            decision: Decision::Deny,
+            expires_at: None,
+        },
+    )?;
+    // A denial signed for another request is refused.
+    let p2 = gate
+        .propose(
+            "s1",
+            &Actor::agent("bot"),
+            &action,
+            &ProposalContext::default(),
+        )
+        .await?;
+    let mut misdirected = denial.clone();
+    misdirected.statement.request_id = p2.request_id.clone();
+    assert!(matches!(
+        refusal(gate.deny_signed(misdirected, "replayed").await),
+        Refusal::BadSignature { .. }
+    ));
+    gate.deny_signed(denial, "not this week").await?;
+    assert_eq!(
+        refusal(gate.authorize(&request, &action).await),
+        Refusal::Denied
+    );
+    // An unsigned denial appended around the gate still stops the request,
+    // and the story reports it.
+    store
+        .append_one(
+            EventDraft::new(
+                "s1",
+                EventKind::ActionDenied,
+                Actor::human("mallory@example.com"),
+                json!({"request_id": p2.request_id, "reason": "x", "by": "mallory@example.com", "method": "human"}),
+            )
+            .with_once(format!("decision:{}", p2.request_id)),
+        )
+        .await?;
+    assert_eq!(
+        refusal(gate.authorize(&p2.request_id, &action).await),
+        Refusal::Denied
+    );
+    let story = syndicate_core::check_story(store.as_ref()).await?;
+    let rules: Vec<_> = story.violations.iter().map(|v| v.rule).collect();
+    assert_eq!(
+        rules,
+        [syndicate_core::story::StoryRule::UnprovenDenial],
+        "{rules:?}"
+    );
+    Ok(())
+}

@@ -63,9 +63,16 @@ pub struct ApproveArgs {
 pub struct DenyArgs {
     /// The request to deny.
     pub request_id: String,
-    /// Your identity, recorded on the denial.
-    #[arg(long = "as", value_name = "NAME")]
-    pub who: String,
+    /// Your identity, recorded on the denial (unsigned denials).
+    #[arg(long = "as", value_name = "NAME", required_unless_present_any = ["key", "key_env"])]
+    pub who: Option<String>,
+    /// Sign the denial with this approver or operator key file (`-` reads
+    /// stdin); needed when the policy declares approvers.
+    #[arg(long, value_name = "FILE", conflicts_with = "who")]
+    pub key: Option<std::path::PathBuf>,
+    /// Sign with the key held in this environment variable.
+    #[arg(long = "key-env", value_name = "VAR", conflicts_with_all = ["who", "key"])]
+    pub key_env: Option<String>,
     /// Why.
     #[arg(long, default_value = "denied by a reviewer")]
     pub reason: String,
@@ -345,14 +352,35 @@ pub fn submit(args: &SubmitArgs) -> CommandResult {
 /// # Errors
 /// As [`approve`].
 pub fn deny(args: &DenyArgs) -> CommandResult {
-    if args.who.is_empty() {
-        return Err(Failure::usage("--as must name who denies"));
-    }
     runtime()?.block_on(async {
         let gate = open_gate(&args.store).await?;
-        gate.deny(&args.request_id, &Actor::human(&args.who), &args.reason)
-            .await
-            .map_err(outcome)?;
+        if args.key.is_some() || args.key_env.is_some() {
+            let key = super::key::load_key(args.key.as_deref(), args.key_env.as_deref())?;
+            let digest = match gate.request(&args.request_id).await {
+                Ok(Status::Open(r)) => r.digest,
+                _ => Digest::ZERO,
+            };
+            let statement = Statement {
+                chain: gate.store().chain().clone(),
+                request_id: args.request_id.clone(),
+                action_digest: digest,
+                approver: key.name().to_owned(),
+                decision: Decision::Deny,
+                expires_at: None,
+            };
+            let signed = SignedDecision::sign(&key, statement).map_err(Failure::usage)?;
+            gate.deny_signed(signed, &args.reason)
+                .await
+                .map_err(outcome)?;
+        } else {
+            let who = args.who.clone().unwrap_or_default();
+            if who.is_empty() {
+                return Err(Failure::usage("--as must name who denies"));
+            }
+            gate.deny(&args.request_id, &Actor::human(&who), &args.reason)
+                .await
+                .map_err(outcome)?;
+        }
         println!("denied request {}", args.request_id);
         Ok(())
     })

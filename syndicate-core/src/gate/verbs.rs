@@ -101,6 +101,7 @@ impl Gate {
                         by: rule_actor().id,
                         method: Method::Policy,
                         rule: classification.rule.clone(),
+                        signed: None,
                     };
                     drafts.push(
                         self.draft(
@@ -450,7 +451,9 @@ impl Gate {
 
     /// Denies a request that has not started (an approved request may still
     /// be denied before it starts: a revocation). Refused and recorded as
-    /// `approval.refused` when the request is unknown, denied or started.
+    /// `approval.refused` when the request is unknown, denied or started,
+    /// and under a policy that declares approvers (then denials are signed:
+    /// [`Gate::deny_signed`]).
     ///
     /// # Errors
     /// [`GateError::Refused`] as above; [`GateError::Store`] when the store
@@ -460,6 +463,71 @@ impl Gate {
         request_id: &str,
         who: &Actor,
         reason: &str,
+    ) -> Result<Event, GateError> {
+        if self
+            .policy
+            .signers()
+            .is_some_and(crate::approvers::Signers::requires_signatures)
+        {
+            return Err(self
+                .refuse_approval(
+                    &self.config.session.clone(),
+                    request_id,
+                    who,
+                    None,
+                    Refusal::Unsigned,
+                )
+                .await);
+        }
+        self.record_denial(request_id, who, reason, None).await
+    }
+
+    /// Records a denial signed elsewhere: its statement (`deny`, this chain,
+    /// the request and its proposed digest) must verify against a key the
+    /// policy in force declares for that approver or operator. Anything else
+    /// is refused and recorded (`bad_signature`).
+    ///
+    /// # Errors
+    /// As [`Gate::deny`], and [`Refusal::BadSignature`].
+    pub async fn deny_signed(
+        &self,
+        decision: SignedDecision,
+        reason: &str,
+    ) -> Result<Event, GateError> {
+        let who = Actor::human(decision.statement.approver.clone());
+        let request_id = decision.statement.request_id.clone();
+        let digest = match self.request(&request_id).await {
+            Ok(Status::Open(r)) => Some(r.digest),
+            _ => None,
+        };
+        let checked = match (self.policy.signers(), digest) {
+            (Some(signers), Some(digest)) if signers.requires_signatures() => signers
+                .check_denial(&decision, self.store.chain(), &request_id, &digest)
+                .map_err(|e| e.to_string()),
+            (_, None) => Ok(()), // unknown or closed: refused below, as unsigned ones are
+            _ => Err("the policy in force declares no approvers or operators".to_owned()),
+        };
+        if let Err(detail) = checked {
+            return Err(self
+                .refuse_approval(
+                    &self.config.session.clone(),
+                    &request_id,
+                    &who,
+                    None,
+                    Refusal::BadSignature { detail },
+                )
+                .await);
+        }
+        self.record_denial(&request_id, &who, reason, Some(decision))
+            .await
+    }
+
+    async fn record_denial(
+        &self,
+        request_id: &str,
+        who: &Actor,
+        reason: &str,
+        signed: Option<SignedDecision>,
     ) -> Result<Event, GateError> {
         let span = super::trace::span("deny", "", Some(request_id), &Digest::ZERO);
         let result = async {
@@ -498,6 +566,7 @@ impl Gate {
                 by: who.id.clone(),
                 method: Method::Human,
                 rule: None,
+                signed,
             };
             let draft = self
                 .draft(
