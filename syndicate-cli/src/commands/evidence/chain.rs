@@ -8,7 +8,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serde_json::Value;
 use syndicate_core::annotation::{
-    Annotation, CommitLink, Correction, Deployment, Detail, Review, Rollback, TestRun,
+    Annotation, CommitLink, Correction, Deployment, Detail, ReferenceChecker, Review, Rollback,
+    TestRun,
 };
 use syndicate_core::gate::{
     ApprovalRefusedBody, ApprovedBody, CompletedBody, DeniedBody, MismatchBody, ModelInfo,
@@ -16,7 +17,7 @@ use syndicate_core::gate::{
 };
 use syndicate_core::verify::VERIFY_PAGE;
 use syndicate_core::{
-    ChainId, Digest, Event, EventKind, EventStore, PolicyRef, StoreError, Timestamp, Verifier,
+    Digest, Event, EventKind, EventStore, PolicyRef, StoreError, Timestamp, Verifier,
 };
 
 use crate::exit::Failure;
@@ -56,6 +57,11 @@ pub struct Step {
     /// The body, as recorded.
     #[serde(skip)]
     pub body: Value,
+    /// For an annotation whose reference does not hold (the story check's
+    /// `annotation_reference`): why. Such an annotation is shown in the
+    /// replay but is not evidence in any column.
+    #[serde(skip)]
+    pub problem: Option<String>,
 }
 
 /// One approval.
@@ -261,6 +267,7 @@ pub async fn load(store: &dyn EventStore, what: &str) -> Result<Evidence, Failur
     };
     let head = store.head().await.map_err(cannot)?;
     let mut verifier = Verifier::new(chain.clone());
+    let mut references = ReferenceChecker::allowing_free_notes();
     let mut events = Vec::new();
     let bar = progress(head.as_ref().map_or(0, |h| h.seq + 1), "verifying");
     if let Some(head) = &head {
@@ -280,6 +287,7 @@ pub async fn load(store: &dyn EventStore, what: &str) -> Result<Evidence, Failur
                         v.seq, v.check
                     )));
                 }
+                references.observe(&event);
                 events.push(event);
             }
             bar.set_position(next);
@@ -296,7 +304,12 @@ pub async fn load(store: &dyn EventStore, what: &str) -> Result<Evidence, Failur
         first_at: summary.first_at.map(|t| t.to_string()),
         last_at: summary.head.as_ref().map(|h| h.at.to_string()),
     };
-    build(integrity, &events, &chain)
+    let problems = references
+        .into_issues()
+        .into_iter()
+        .map(|i| (i.seq, i.to_string()))
+        .collect();
+    build(integrity, &events, &problems)
 }
 
 /// A progress bar on standard error when it is a terminal; hidden otherwise.
@@ -322,6 +335,7 @@ fn malformed(event: &Event, e: impl std::fmt::Display) -> Failure {
 
 fn step(event: &Event, body: Value) -> Step {
     Step {
+        problem: None,
         seq: event.seq,
         hash: event.hash,
         kind: event.columns.kind.clone(),
@@ -343,7 +357,13 @@ fn note<T>(event: &Event, a: &Annotation, detail: T) -> Note<T> {
     }
 }
 
-fn build(integrity: Integrity, events: &[Event], _chain: &ChainId) -> Result<Evidence, Failure> {
+/// Builds the changes; `problems` holds the annotations whose references
+/// do not hold, by seq.
+fn build(
+    integrity: Integrity,
+    events: &[Event],
+    problems: &HashMap<u64, String>,
+) -> Result<Evidence, Failure> {
     let mut changes: Vec<Change> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     // Seq of every event about a request -> that change.
@@ -439,7 +459,11 @@ fn build(integrity: Integrity, events: &[Event], _chain: &ChainId) -> Result<Evi
         of_seq.insert(event.seq, i);
         let c = &mut changes[i];
         c.last_seq = event.seq;
-        c.steps.push(step(event, envelope.body.clone()));
+        let problem = problems.get(&event.seq).cloned();
+        c.steps.push(Step {
+            problem: problem.clone(),
+            ..step(event, envelope.body.clone())
+        });
         let at = event.columns.at.clone();
         match kind {
             EventKind::ActionApproved => {
@@ -519,7 +543,11 @@ fn build(integrity: Integrity, events: &[Event], _chain: &ChainId) -> Result<Evi
                 });
             }
             EventKind::Annotation => {
-                // Untyped annotations stay in the replay only.
+                // Untyped annotations, and those whose reference does not
+                // hold, stay in the replay only.
+                if problem.is_some() {
+                    continue;
+                }
                 let Ok(a) = Annotation::of_event(event) else {
                     continue;
                 };
