@@ -1,6 +1,6 @@
 //! Semantic verification: does the story the chain tells hold together?
 //!
-//! Integrity verification ([`Verifier`](crate::Verifier)) proves the bytes
+//! Integrity verification ([`Verifier`]) proves the bytes
 //! were not changed. The story check judges what they say, with the very
 //! state machine the gate decides with ([`protocol`](crate::protocol)), so
 //! it knows every rule the gate enforces: a request is proposed once and
