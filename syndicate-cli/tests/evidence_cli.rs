@@ -864,3 +864,43 @@ async fn annotation_naming_an_event_by_the_wrong_hash_breaks_the_story() -> Resu
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn checks_name_changes_that_ran_without_the_evidence_their_rule_requires() -> Result {
+    let f = Fixture::build().await?;
+    let mut args = vec!["audit", "checks", "--format", "json"];
+    args.extend(f.store_args());
+    let out = syndicate(&args);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout)?;
+    let findings: Vec<(String, String, String)> = doc["findings"]
+        .as_array()
+        .unwrap_or_else(|| panic!("findings in {doc:#}"))
+        .iter()
+        .map(|x| {
+            (
+                json_text(&x["check"]),
+                json_text(&x["request_id"]),
+                json_text(&x["detail"]),
+            )
+        })
+        .collect();
+    // `deploys` requires a test and a review: the deployed change's test
+    // run failed a case; the rolled-back one has neither. Changes that did
+    // not run need nothing, and nothing else is found.
+    let missing = |name: &str| -> Vec<&str> {
+        findings
+            .iter()
+            .filter(|(check, id, _)| check == "missing-required-evidence" && id == f.id(name))
+            .map(|(_, _, detail)| detail.as_str())
+            .collect()
+    };
+    assert_eq!(missing("deployed").len(), 1, "{findings:#?}");
+    assert!(
+        missing("deployed")[0].contains("requires a test"),
+        "{findings:#?}"
+    );
+    assert_eq!(missing("rolled_back").len(), 2, "{findings:#?}");
+    assert_eq!(findings.len(), 3, "{findings:#?}");
+    Ok(())
+}

@@ -221,3 +221,16 @@ async fn story_check_flags_broken_references_and_leaves_free_notes_alone() {
             .contains("but that event's hash is")
     );
 }
+
+#[test]
+fn a_rule_may_require_tests_and_reviews_and_nothing_else() {
+    let policy = |requires: &str| {
+        RulePolicy::from_toml(&format!(
+            "id = \"t\"\nversion = \"1\"\n[[rules]]\nid = \"r\"\ntool = \"*\"\nrisk = \"high\"\ndecision = \"human\"\nrequires = {requires}\n"
+        ))
+    };
+    assert!(policy(r#"["test", "review"]"#).is_ok());
+    assert!(policy("[]").is_ok());
+    let refused = policy(r#"["test", "sign-off"]"#).unwrap_err().to_string();
+    assert!(refused.contains("\"sign-off\""), "{refused}");
+}
