@@ -56,7 +56,7 @@ async fn fixture_chain_verifies_and_each_change_has_its_outcome() -> Result {
     let doc = changes_json(&f, &[])?;
     assert_eq!(doc["format"], "syndicate-changes/v1");
     assert_eq!(doc["integrity"]["verdict"], "intact");
-    assert_eq!(doc["matched"], 8);
+    assert_eq!(doc["matched"], 9);
     let outcomes = [
         ("deployed", "succeeded"),
         ("rolled_back", "succeeded"),
@@ -64,6 +64,7 @@ async fn fixture_chain_verifies_and_each_change_has_its_outcome() -> Result {
         ("drifted", "refused"),
         ("pending", "pending"),
         ("failed", "failed"),
+        ("approved", "approved"),
         ("policy_denied", "denied"),
         ("expired", "expired"),
     ];
@@ -78,7 +79,7 @@ async fn fixture_chain_verifies_and_each_change_has_its_outcome() -> Result {
     // Times as people type them.
     assert_eq!(
         changes_json(&f, &["--since", "2000-01-01T00:00:00Z"])?["matched"],
-        8
+        9
     );
     assert_eq!(
         changes_json(&f, &["--until", "2000-01-01T00:00:00.5Z"])?["matched"],
@@ -199,7 +200,7 @@ async fn csv_read_back_by_a_csv_parser_equals_the_json_field_by_field() -> Resul
     let doc = changes_json(&f, &[])?;
     let json_rows = doc["changes"].as_array().expect("changes");
     assert_eq!(rows.len(), json_rows.len());
-    assert_eq!(rows.len(), 8);
+    assert_eq!(rows.len(), 9);
     let col = |name: &str| {
         header
             .iter()
@@ -367,7 +368,7 @@ async fn control_filter_returns_exactly_the_changes_in_its_scope() -> Result {
     // A sibling or a longer number is not in scope.
     assert_eq!(selected("PCI-DSS-4.0:6.2.30")?, BTreeSet::new());
     assert_eq!(selected("PCI-DSS-4.0:6.2.")?, BTreeSet::new());
-    assert_eq!(selected("SOC2:CC6.1")?, set(&["failed"]));
+    assert_eq!(selected("SOC2:CC6.1")?, set(&["failed", "approved"]));
     let cc8 = set(&[
         "deployed",
         "rolled_back",
@@ -387,7 +388,7 @@ async fn control_filter_returns_exactly_the_changes_in_its_scope() -> Result {
     )?)
     .into_iter()
     .collect();
-    assert_eq!(both, &pci | &set(&["failed"]));
+    assert_eq!(both, &pci | &set(&["failed", "approved"]));
     // Every change in scope carries a tag in it; every other carries none.
     let all = changes_json(&f, &[])?;
     for c in all["changes"].as_array().expect("changes") {

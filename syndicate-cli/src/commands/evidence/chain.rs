@@ -15,6 +15,7 @@ use syndicate_core::gate::{
     ApprovalRefusedBody, ApprovedBody, CompletedBody, DeniedBody, MismatchBody, ModelInfo,
     PolicyActivatedBody, ProposedBody, RejectedBody, body_of,
 };
+use syndicate_core::protocol::{Ledger, Lookup, Rules};
 use syndicate_core::verify::VERIFY_PAGE;
 use syndicate_core::{
     Digest, Event, EventKind, EventStore, PolicyRef, StoreError, Timestamp, Verifier,
@@ -268,6 +269,12 @@ pub async fn load(store: &dyn EventStore, what: &str) -> Result<Evidence, Failur
     let head = store.head().await.map_err(cannot)?;
     let mut verifier = Verifier::new(chain.clone());
     let mut references = ReferenceChecker::allowing_free_notes();
+    // The gate's own request state machine, run over the same events: it
+    // says which approvals count (FORMAT.md 5.2).
+    let mut ledger = Ledger::new(Rules {
+        signers_from_chain: true,
+        ..Rules::default()
+    });
     let mut events = Vec::new();
     let bar = progress(head.as_ref().map_or(0, |h| h.seq + 1), "verifying");
     if let Some(head) = &head {
@@ -288,6 +295,7 @@ pub async fn load(store: &dyn EventStore, what: &str) -> Result<Evidence, Failur
                     )));
                 }
                 references.observe(&event);
+                ledger.apply(&event);
                 events.push(event);
             }
             bar.set_position(next);
@@ -309,7 +317,7 @@ pub async fn load(store: &dyn EventStore, what: &str) -> Result<Evidence, Failur
         .into_iter()
         .map(|i| (i.seq, i.to_string()))
         .collect();
-    build(integrity, &events, &problems)
+    build(integrity, &events, &problems, &ledger)
 }
 
 /// A progress bar on standard error when it is a terminal; hidden otherwise.
@@ -363,6 +371,7 @@ fn build(
     integrity: Integrity,
     events: &[Event],
     problems: &HashMap<u64, String>,
+    ledger: &Ledger,
 ) -> Result<Evidence, Failure> {
     let mut changes: Vec<Change> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
@@ -565,7 +574,11 @@ fn build(
         }
     }
     for c in &mut changes {
-        c.outcome = outcome(c).to_owned();
+        let approved = match ledger.lookup(&c.request_id) {
+            Lookup::Open(r) => r.is_approved(),
+            _ => false,
+        };
+        c.outcome = outcome(c, approved).to_owned();
     }
     Ok(Evidence {
         integrity,
@@ -578,9 +591,10 @@ fn build(
 /// The outcome of a change, from its events (first that applies):
 /// `succeeded`/`failed` (completed), `running` (started, not completed),
 /// `denied`, `expired` (an execution refused as expired), `refused` (another
-/// refused execution or a drift attempt, not run), `approved` (approved,
+/// refused execution or a drift attempt, not run), `approved` (enough
+/// approvals count, by the gate's rules: `approved` from the [`Ledger`];
 /// not run), `pending`.
-fn outcome(c: &Change) -> &'static str {
+fn outcome(c: &Change, approved: bool) -> &'static str {
     if let Some(done) = &c.completion {
         return if done.outcome == "succeeded" {
             "succeeded"
@@ -608,10 +622,5 @@ fn outcome(c: &Change) -> &'static str {
     {
         return "refused";
     }
-    let approvers = c.approvals.iter().filter(|a| a.digest_matches).count();
-    if approvers >= c.approvals_required as usize {
-        "approved"
-    } else {
-        "pending"
-    }
+    if approved { "approved" } else { "pending" }
 }
