@@ -344,7 +344,7 @@ pub enum AnnotationError {
         kind: String,
     },
     /// The body is not a typed annotation.
-    #[error("event {seq} is not a typed annotation ({reason}); see FORMAT.md section 5.3")]
+    #[error("event {seq} is not a typed annotation ({reason}); see FORMAT.md section 5.4")]
     Malformed {
         /// The event.
         seq: u64,
@@ -430,41 +430,92 @@ impl fmt::Display for ReferenceIssue {
 }
 
 /// Streaming form of [`check_references`]: feed every verified event in
-/// seq order, then take the issues. Keeps one seq→hash entry per event.
+/// seq order, then take the issues.
+///
+/// Memory: 36 bytes per event (its hash and the request it is about, as an
+/// index) plus about 100 bytes per request id.
 #[derive(Debug, Default)]
 pub struct ReferenceChecker {
-    hashes: HashMap<u64, (Digest, Option<String>)>,
-    requests: HashSet<String>,
+    /// Seq of the first event observed.
+    first: Option<u64>,
+    /// Hash and request index (0: none) of every event from `first`, by
+    /// `seq - first`; a seq never observed holds [`ABSENT`].
+    events: Vec<(Digest, u32)>,
+    /// Request id -> index (from 1).
+    ids: HashMap<String, u32>,
+    /// Indexes of the requests proposed so far.
+    proposed: HashSet<u32>,
+    /// Annotations without a `type` and without `refers_to` are free notes.
+    free_notes: bool,
     issues: Vec<ReferenceIssue>,
 }
 
+/// Request index of a seq that was never observed.
+const ABSENT: u32 = u32::MAX;
+
 impl ReferenceChecker {
-    /// An empty checker.
+    /// A checker for which every `annotation` must be typed.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A checker for the story check: an annotation with neither `type` nor
+    /// `refers_to` is a free note about nothing in particular and is not
+    /// checked; one with `refers_to` must refer correctly; one with `type`
+    /// must be a typed annotation.
+    pub fn allowing_free_notes() -> Self {
+        ReferenceChecker {
+            free_notes: true,
+            ..Self::default()
+        }
+    }
+
+    fn index_of(&mut self, request_id: Option<&str>) -> u32 {
+        let Some(id) = request_id else { return 0 };
+        if let Some(i) = self.ids.get(id) {
+            return *i;
+        }
+        let next = u32::try_from(self.ids.len() + 1).unwrap_or(ABSENT - 1);
+        self.ids.insert(id.to_owned(), next);
+        next
+    }
+
+    fn request_of(&self, index: u32) -> Option<String> {
+        self.ids
+            .iter()
+            .find(|(_, i)| **i == index)
+            .map(|(id, _)| id.clone())
+    }
+
+    fn lookup(&self, seq: u64) -> Option<(Digest, u32)> {
+        let i = usize::try_from(seq.checked_sub(self.first?)?).ok()?;
+        self.events.get(i).copied().filter(|e| e.1 != ABSENT)
     }
 
     /// Takes the next event (in seq order).
     pub fn observe(&mut self, event: &Event) {
         if event.columns.kind == EventKind::Annotation.as_str() {
             self.check(event);
-        } else if event.columns.kind == EventKind::ActionProposed.as_str()
-            && let Some(id) = &event.columns.request_id
-        {
-            self.requests.insert(id.clone());
         }
-        self.hashes
-            .insert(event.seq, (event.hash, event.columns.request_id.clone()));
+        let index = self.index_of(event.columns.request_id.as_deref());
+        if event.columns.kind == EventKind::ActionProposed.as_str() && index != 0 {
+            self.proposed.insert(index);
+        }
+        let first = *self.first.get_or_insert(event.seq);
+        let Some(at) = event
+            .seq
+            .checked_sub(first)
+            .and_then(|d| usize::try_from(d).ok())
+        else {
+            return;
+        };
+        if at >= self.events.len() {
+            self.events.resize(at, (Digest::ZERO, ABSENT));
+            self.events.push((event.hash, index));
+        }
     }
 
     fn check(&mut self, event: &Event) {
-        let mut issue = |request_id: Option<String>, problem| {
-            self.issues.push(ReferenceIssue {
-                seq: event.seq,
-                request_id,
-                problem,
-            });
-        };
         let annotation = match Annotation::of_event(event) {
             Ok(a) => a,
             Err(e) => {
@@ -472,39 +523,70 @@ impl ReferenceChecker {
                     AnnotationError::Malformed { reason, .. } => reason,
                     other => other.to_string(),
                 };
-                issue(
-                    event.columns.request_id.clone(),
-                    ReferenceProblem::Malformed(reason),
-                );
+                self.untyped(event, reason);
                 return;
             }
         };
         let request = annotation.request_id.clone();
-        let target = annotation.refers_to;
-        if target.seq >= event.seq {
-            issue(request, ReferenceProblem::NotEarlier { seq: target.seq });
-            return;
-        }
-        match self.hashes.get(&target.seq) {
-            None => issue(request, ReferenceProblem::UnknownEvent { seq: target.seq }),
-            Some((hash, _)) if *hash != target.hash => issue(
-                request,
-                ReferenceProblem::HashMismatch {
-                    seq: target.seq,
-                    named: target.hash,
-                    actual: *hash,
-                },
-            ),
-            Some((_, event_request)) => {
-                if let Some(id) = &request {
-                    if !self.requests.contains(id) {
-                        issue(request, ReferenceProblem::UnknownRequest);
-                    } else if let Some(other) = event_request.as_ref().filter(|r| *r != id) {
-                        let event_request = other.clone();
-                        issue(request, ReferenceProblem::OtherRequest { event_request });
+        self.check_ref(event.seq, request, annotation.refers_to);
+    }
+
+    /// An annotation that is not a typed one: a problem, unless it is a
+    /// free note (or only refers to an event) and free notes are allowed.
+    fn untyped(&mut self, event: &Event, reason: String) {
+        let body = event.envelope().ok().map(|e| e.body);
+        let member = |name: &str| body.as_ref().and_then(|b| b.get(name)).cloned();
+        let request = event.columns.request_id.clone();
+        if self.free_notes && member("type").is_none() {
+            match member("refers_to") {
+                None => return,
+                Some(r) => {
+                    if let Ok(target) = serde_json::from_value::<EventRef>(r) {
+                        self.check_ref(event.seq, request, target);
+                        return;
                     }
                 }
             }
+        }
+        self.issues.push(ReferenceIssue {
+            seq: event.seq,
+            request_id: request,
+            problem: ReferenceProblem::Malformed(reason),
+        });
+    }
+
+    fn check_ref(&mut self, seq: u64, request: Option<String>, target: EventRef) {
+        let problem = if target.seq >= seq {
+            Some(ReferenceProblem::NotEarlier { seq: target.seq })
+        } else {
+            match self.lookup(target.seq) {
+                None => Some(ReferenceProblem::UnknownEvent { seq: target.seq }),
+                Some((hash, _)) if hash != target.hash => Some(ReferenceProblem::HashMismatch {
+                    seq: target.seq,
+                    named: target.hash,
+                    actual: hash,
+                }),
+                Some((_, event_index)) => request.as_deref().and_then(|id| {
+                    let index = self.ids.get(id).copied();
+                    if !index.is_some_and(|i| self.proposed.contains(&i)) {
+                        Some(ReferenceProblem::UnknownRequest)
+                    } else if event_index != 0 && Some(event_index) != index {
+                        let event_request = self
+                            .request_of(event_index)
+                            .unwrap_or_else(|| "another request".into());
+                        Some(ReferenceProblem::OtherRequest { event_request })
+                    } else {
+                        None
+                    }
+                }),
+            }
+        };
+        if let Some(problem) = problem {
+            self.issues.push(ReferenceIssue {
+                seq,
+                request_id: request,
+                problem,
+            });
         }
     }
 

@@ -18,7 +18,7 @@
 //! - it approves the proposed digest of an open request (proposed, not
 //!   denied, not started);
 //! - a person's approval names a valid, unreserved identity
-//!   ([`identity`](crate::identity)), different from the requester's
+//!   ([`identity`]), different from the requester's
 //!   (unless self-approval is allowed), equal to the event's actor, not
 //!   already counted (in normal form), and, under a policy that declares
 //!   approvers, carries a signed decision that verifies against one of that

@@ -1,6 +1,6 @@
 //! Semantic verification: does the story the chain tells hold together?
 //!
-//! Integrity verification ([`Verifier`](crate::Verifier)) proves the bytes
+//! Integrity verification ([`Verifier`]) proves the bytes
 //! were not changed. The story check judges what they say, with the very
 //! state machine the gate decides with ([`protocol`](crate::protocol)), so
 //! it knows every rule the gate enforces: a request is proposed once and
@@ -10,16 +10,21 @@
 //! policy approvals only of auto-approved requests; a start follows enough
 //! usable approvals, no denial, no degradation, and starts once; a
 //! completion follows the start; every single-use key is the one the
-//! protocol gives its event. [`StoryRule`] lists the rules.
+//! protocol gives its event; every annotation refers to an earlier event
+//! that exists, by its hash ([`ReferenceChecker`]). [`StoryRule`] lists the
+//! rules.
 //!
 //! [`audit_store`] checks integrity and the story in one pass over the same
 //! bytes, so rows changed between two passes cannot split the verdicts.
 //!
 //! Memory is proportional to the *open* requests, plus 16 bytes per closed
-//! request (so a closed request id proposed again is caught).
+//! request (so a closed request id proposed again is caught), plus the
+//! annotation reference check's 36 bytes per event and about 100 per
+//! request id (an annotation may name any earlier event by seq and hash).
 
 use std::fmt;
 
+use crate::annotation::ReferenceChecker;
 use crate::event::Event;
 use crate::protocol::{Ledger, Rules};
 use crate::store::{EventStore, StoreError};
@@ -75,6 +80,11 @@ pub enum StoryRule {
     UnprovenRecovery,
     /// A single-use key that is not the one the protocol gives the event, or one used twice.
     ReusedOnceKey,
+    /// An annotation whose `refers_to` names no earlier event with that hash,
+    /// whose request was never proposed before it, or that is about another
+    /// request than the event it refers to; or a `type`d annotation whose
+    /// body is not one ([`annotation`](crate::annotation)).
+    AnnotationReference,
 }
 
 impl StoryRule {
@@ -101,6 +111,7 @@ impl StoryRule {
         StoryRule::UnprovenDenial,
         StoryRule::UnprovenRecovery,
         StoryRule::ReusedOnceKey,
+        StoryRule::AnnotationReference,
     ];
 
     /// A short name, e.g. `start_without_approval`.
@@ -127,6 +138,7 @@ impl StoryRule {
             StoryRule::UnprovenDenial => "unproven_denial",
             StoryRule::UnprovenRecovery => "unproven_recovery",
             StoryRule::ReusedOnceKey => "reused_once_key",
+            StoryRule::AnnotationReference => "annotation_reference",
         }
     }
 }
@@ -181,6 +193,7 @@ impl StoryReport {
 #[derive(Debug)]
 pub struct StoryChecker {
     ledger: Ledger,
+    references: ReferenceChecker,
     report: StoryReport,
 }
 
@@ -206,6 +219,7 @@ impl StoryChecker {
     pub fn with_rules(rules: Rules) -> Self {
         StoryChecker {
             ledger: Ledger::new(rules),
+            references: ReferenceChecker::allowing_free_notes(),
             report: StoryReport::default(),
         }
     }
@@ -219,6 +233,16 @@ impl StoryChecker {
                 request_id: f.request_id,
                 rule: f.rule,
                 detail: f.detail,
+            });
+        }
+        let before = self.references.issues().len();
+        self.references.observe(event);
+        for issue in &self.references.issues()[before..] {
+            self.report.violations.push(StoryViolation {
+                seq: issue.seq,
+                request_id: issue.request_id.clone(),
+                rule: StoryRule::AnnotationReference,
+                detail: issue.to_string(),
             });
         }
     }

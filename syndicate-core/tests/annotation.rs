@@ -164,3 +164,73 @@ async fn untyped_annotation_is_malformed() {
     let issues = check_references(&all(&store).await);
     assert!(matches!(issues[0].problem, ReferenceProblem::Malformed(_)));
 }
+
+#[tokio::test]
+async fn story_check_flags_broken_references_and_leaves_free_notes_alone() {
+    use syndicate_core::story::{StoryChecker, StoryRule};
+    let (store, request, proposed) = chain_with_a_request().await;
+    let wrong_hash = EventRef {
+        seq: proposed.seq,
+        hash: Digest::ZERO,
+    };
+    store
+        .append(&[
+            // A free note: no type, no reference; not checked.
+            syndicate_core::EventDraft::new(
+                "s",
+                syndicate_core::EventKind::Annotation,
+                Actor::human("x"),
+                json!({"n": 1}),
+            ),
+            // A good typed annotation.
+            Annotation::review(&request, EventRef::to(&proposed), review())
+                .draft("s", Actor::human("carol")),
+            // A wrong hash.
+            Annotation::review(&request, wrong_hash, review()).draft("s", Actor::human("carol")),
+            // An untyped note with a reference that does not hold.
+            syndicate_core::EventDraft::new(
+                "s",
+                syndicate_core::EventKind::Annotation,
+                Actor::human("x"),
+                json!({"refers_to": {"seq": proposed.seq, "hash": Digest::ZERO}}),
+            ),
+        ])
+        .await
+        .unwrap();
+    let events = all(&store).await;
+    let mut story = StoryChecker::new();
+    for e in &events {
+        story.check(e);
+    }
+    let report = story.report();
+    let flagged: Vec<(u64, StoryRule)> =
+        report.violations.iter().map(|v| (v.seq, v.rule)).collect();
+    let n = events.len() as u64;
+    assert_eq!(
+        flagged,
+        vec![
+            (n - 2, StoryRule::AnnotationReference),
+            (n - 1, StoryRule::AnnotationReference)
+        ],
+        "{:?}",
+        report.violations
+    );
+    assert!(
+        report.violations[0]
+            .detail
+            .contains("but that event's hash is")
+    );
+}
+
+#[test]
+fn a_rule_may_require_tests_and_reviews_and_nothing_else() {
+    let policy = |requires: &str| {
+        RulePolicy::from_toml(&format!(
+            "id = \"t\"\nversion = \"1\"\n[[rules]]\nid = \"r\"\ntool = \"*\"\nrisk = \"high\"\ndecision = \"human\"\nrequires = {requires}\n"
+        ))
+    };
+    assert!(policy(r#"["test", "review"]"#).is_ok());
+    assert!(policy("[]").is_ok());
+    let refused = policy(r#"["test", "sign-off"]"#).unwrap_err().to_string();
+    assert!(refused.contains("\"sign-off\""), "{refused}");
+}

@@ -206,7 +206,16 @@ struct RuleDoc {
     controls: Vec<String>,
     #[serde(default)]
     approver_roles: Vec<String>,
+    /// Evidence a change under this rule needs after it runs (`test`,
+    /// `review`): read from the activated document by `audit checks`, not
+    /// by the gate.
+    #[serde(default)]
+    requires: Vec<String>,
 }
+
+/// What a rule may list in `requires`: the annotations (FORMAT.md 5.4) a
+/// change under it needs once it ran.
+const REQUIRABLE: &[&str] = &["test", "review"];
 
 /// Approval lifetime when a rule sets none: 15 minutes.
 pub const DEFAULT_APPROVAL_TTL_SECONDS: u64 = 900;
@@ -248,6 +257,7 @@ pub struct Rule {
 /// approvers = 2                 # default 2 for critical, else 1
 /// approval_ttl_seconds = 900    # default 900
 /// controls = ["PCI-DSS-4.0:6.2.3", "SOC2:CC8.1"]
+/// requires = ["test", "review"] # optional: evidence `audit checks` wants once it ran
 /// ```
 ///
 /// Unknown fields, an unknown tier or decision, no rules, duplicate rule
@@ -388,6 +398,17 @@ impl RulePolicy {
                 return Err(PolicyError::Invalid(format!(
                     "rule {:?}: roles must not be empty",
                     r.id
+                )));
+            }
+            if let Some(bad) = r
+                .requires
+                .iter()
+                .find(|x| !REQUIRABLE.contains(&x.as_str()))
+            {
+                return Err(PolicyError::Invalid(format!(
+                    "rule {:?}: requires {bad:?} is not one of {}",
+                    r.id,
+                    REQUIRABLE.join(", ")
                 )));
             }
             if r.controls.iter().any(String::is_empty) {

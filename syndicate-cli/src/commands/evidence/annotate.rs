@@ -9,7 +9,7 @@ use serde_json::Value;
 use syndicate_core::annotation::{
     Annotation, Correction, Deployment, EventRef, REPORT_TAG, Review, Rollback, TestRun, Verdict,
 };
-use syndicate_core::{Actor, Digest, Event, EventKind, EventStore, Query, Timestamp};
+use syndicate_core::{Actor, Digest, Event, EventKind, EventStore, Query};
 
 use super::StoreArgs;
 use crate::exit::{CommandResult, Failure};
@@ -167,6 +167,9 @@ fn last_of(events: &[Event], kind: EventKind) -> Option<&Event> {
 }
 
 async fn annotate(args: &AnnotateArgs) -> CommandResult {
+    // The author is the event's actor: a visible identity, like any other.
+    syndicate_core::identity::check(&args.author)
+        .map_err(|e| Failure::usage(format!("--author: {e}")))?;
     let store = args.store.open(Access::Existing).await?;
     let events = request_events(store.as_ref(), &args.request_id).await?;
     let Some(proposed) = last_of(&events, EventKind::ActionProposed) else {
@@ -245,9 +248,8 @@ async fn annotate(args: &AnnotateArgs) -> CommandResult {
         } => {
             let deployed_at = at
                 .as_deref()
-                .map(str::parse::<Timestamp>)
-                .transpose()
-                .map_err(|e| Failure::usage(format!("--at: {e}")))?;
+                .map(|t| super::parse_time("--at", t))
+                .transpose()?;
             Annotation::deployment(
                 id,
                 EventRef::to(outcome),

@@ -8,15 +8,17 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serde_json::Value;
 use syndicate_core::annotation::{
-    Annotation, CommitLink, Correction, Deployment, Detail, Review, Rollback, TestRun,
+    Annotation, CommitLink, Correction, Deployment, Detail, ReferenceChecker, Review, Rollback,
+    TestRun,
 };
 use syndicate_core::gate::{
     ApprovalRefusedBody, ApprovedBody, CompletedBody, DeniedBody, MismatchBody, ModelInfo,
     PolicyActivatedBody, ProposedBody, RejectedBody, body_of,
 };
+use syndicate_core::protocol::{Ledger, Lookup, Rules};
 use syndicate_core::verify::VERIFY_PAGE;
 use syndicate_core::{
-    ChainId, Digest, Event, EventKind, EventStore, PolicyRef, StoreError, Timestamp, Verifier,
+    Digest, Event, EventKind, EventStore, PolicyRef, StoreError, Timestamp, Verifier,
 };
 
 use crate::exit::Failure;
@@ -56,6 +58,11 @@ pub struct Step {
     /// The body, as recorded.
     #[serde(skip)]
     pub body: Value,
+    /// For an annotation whose reference does not hold (the story check's
+    /// `annotation_reference`): why. Such an annotation is shown in the
+    /// replay but is not evidence in any column.
+    #[serde(skip)]
+    pub problem: Option<String>,
 }
 
 /// One approval.
@@ -261,6 +268,13 @@ pub async fn load(store: &dyn EventStore, what: &str) -> Result<Evidence, Failur
     };
     let head = store.head().await.map_err(cannot)?;
     let mut verifier = Verifier::new(chain.clone());
+    let mut references = ReferenceChecker::allowing_free_notes();
+    // The gate's own request state machine, run over the same events: it
+    // says which approvals count (FORMAT.md 5.2).
+    let mut ledger = Ledger::new(Rules {
+        signers_from_chain: true,
+        ..Rules::default()
+    });
     let mut events = Vec::new();
     let bar = progress(head.as_ref().map_or(0, |h| h.seq + 1), "verifying");
     if let Some(head) = &head {
@@ -280,6 +294,8 @@ pub async fn load(store: &dyn EventStore, what: &str) -> Result<Evidence, Failur
                         v.seq, v.check
                     )));
                 }
+                references.observe(&event);
+                ledger.apply(&event);
                 events.push(event);
             }
             bar.set_position(next);
@@ -296,7 +312,12 @@ pub async fn load(store: &dyn EventStore, what: &str) -> Result<Evidence, Failur
         first_at: summary.first_at.map(|t| t.to_string()),
         last_at: summary.head.as_ref().map(|h| h.at.to_string()),
     };
-    build(integrity, &events, &chain)
+    let problems = references
+        .into_issues()
+        .into_iter()
+        .map(|i| (i.seq, i.to_string()))
+        .collect();
+    build(integrity, &events, &problems, &ledger)
 }
 
 /// A progress bar on standard error when it is a terminal; hidden otherwise.
@@ -322,6 +343,7 @@ fn malformed(event: &Event, e: impl std::fmt::Display) -> Failure {
 
 fn step(event: &Event, body: Value) -> Step {
     Step {
+        problem: None,
         seq: event.seq,
         hash: event.hash,
         kind: event.columns.kind.clone(),
@@ -343,7 +365,14 @@ fn note<T>(event: &Event, a: &Annotation, detail: T) -> Note<T> {
     }
 }
 
-fn build(integrity: Integrity, events: &[Event], _chain: &ChainId) -> Result<Evidence, Failure> {
+/// Builds the changes; `problems` holds the annotations whose references
+/// do not hold, by seq.
+fn build(
+    integrity: Integrity,
+    events: &[Event],
+    problems: &HashMap<u64, String>,
+    ledger: &Ledger,
+) -> Result<Evidence, Failure> {
     let mut changes: Vec<Change> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     // Seq of every event about a request -> that change.
@@ -439,7 +468,11 @@ fn build(integrity: Integrity, events: &[Event], _chain: &ChainId) -> Result<Evi
         of_seq.insert(event.seq, i);
         let c = &mut changes[i];
         c.last_seq = event.seq;
-        c.steps.push(step(event, envelope.body.clone()));
+        let problem = problems.get(&event.seq).cloned();
+        c.steps.push(Step {
+            problem: problem.clone(),
+            ..step(event, envelope.body.clone())
+        });
         let at = event.columns.at.clone();
         match kind {
             EventKind::ActionApproved => {
@@ -519,7 +552,11 @@ fn build(integrity: Integrity, events: &[Event], _chain: &ChainId) -> Result<Evi
                 });
             }
             EventKind::Annotation => {
-                // Untyped annotations stay in the replay only.
+                // Untyped annotations, and those whose reference does not
+                // hold, stay in the replay only.
+                if problem.is_some() {
+                    continue;
+                }
                 let Ok(a) = Annotation::of_event(event) else {
                     continue;
                 };
@@ -537,7 +574,11 @@ fn build(integrity: Integrity, events: &[Event], _chain: &ChainId) -> Result<Evi
         }
     }
     for c in &mut changes {
-        c.outcome = outcome(c).to_owned();
+        let approved = match ledger.lookup(&c.request_id) {
+            Lookup::Open(r) => r.is_approved(),
+            _ => false,
+        };
+        c.outcome = outcome(c, approved).to_owned();
     }
     Ok(Evidence {
         integrity,
@@ -550,9 +591,10 @@ fn build(integrity: Integrity, events: &[Event], _chain: &ChainId) -> Result<Evi
 /// The outcome of a change, from its events (first that applies):
 /// `succeeded`/`failed` (completed), `running` (started, not completed),
 /// `denied`, `expired` (an execution refused as expired), `refused` (another
-/// refused execution or a drift attempt, not run), `approved` (approved,
+/// refused execution or a drift attempt, not run), `approved` (enough
+/// approvals count, by the gate's rules: `approved` from the [`Ledger`];
 /// not run), `pending`.
-fn outcome(c: &Change) -> &'static str {
+fn outcome(c: &Change, approved: bool) -> &'static str {
     if let Some(done) = &c.completion {
         return if done.outcome == "succeeded" {
             "succeeded"
@@ -580,10 +622,5 @@ fn outcome(c: &Change) -> &'static str {
     {
         return "refused";
     }
-    let approvers = c.approvals.iter().filter(|a| a.digest_matches).count();
-    if approvers >= c.approvals_required as usize {
-        "approved"
-    } else {
-        "pending"
-    }
+    if approved { "approved" } else { "pending" }
 }

@@ -5,11 +5,13 @@ use std::io::Write;
 
 use clap::{Args, ValueEnum};
 use serde::Serialize;
+use syndicate_core::Digest;
 use syndicate_core::gate::glob_match;
-use syndicate_core::{Digest, Timestamp};
 
 use super::chain::{Change, Evidence, Integrity};
+use super::parse_time;
 use crate::exit::Failure;
+use crate::terminal::escape;
 
 /// Output formats of `audit changes`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -90,8 +92,10 @@ impl Filters {
     /// # Errors
     /// A usage failure naming the flag and what it accepts.
     pub fn validate(&self) -> Result<(), Failure> {
-        for t in [&self.since, &self.until].into_iter().flatten() {
-            parse_time(t)?;
+        for (flag, t) in [("--since", &self.since), ("--until", &self.until)] {
+            if let Some(t) = t {
+                parse_time(flag, t)?;
+            }
         }
         if let Some(bad) = self
             .outcome
@@ -117,7 +121,7 @@ impl Filters {
         let time_ok = |bound: &Option<String>, before: bool| {
             bound
                 .as_deref()
-                .and_then(|t| parse_time(t).ok())
+                .and_then(|t| parse_time("", t).ok())
                 .is_none_or(|t| {
                     let t = t.to_string();
                     if before {
@@ -152,11 +156,6 @@ impl Filters {
                 .is_none_or(|g| glob_match(g, c.target.as_deref().unwrap_or("")))
             && self.session.as_ref().is_none_or(|s| *s == c.session)
     }
-}
-
-fn parse_time(text: &str) -> Result<Timestamp, Failure> {
-    text.parse::<Timestamp>()
-        .map_err(|e| Failure::usage(format!("{text:?} is not a time: {e}")))
 }
 
 /// A reproducible sample of `n` changes for `seed`: the `n` whose
@@ -356,7 +355,12 @@ pub fn cells(c: &Change) -> Vec<String> {
         join(
             c.corrections
                 .iter()
-                .map(|r| format!("{} (seq {})", r.detail.field, r.refers_to_seq))
+                .map(|r| {
+                    format!(
+                        "{} corrected to {} (seq {})",
+                        r.detail.field, r.detail.corrected, r.refers_to_seq
+                    )
+                })
                 .collect(),
         ),
         c.first_seq.to_string(),
@@ -456,13 +460,16 @@ fn table(out: &mut dyn Write, rows: &[Change]) -> std::io::Result<()> {
                 .iter()
                 .map(|(name, i)| match *name {
                     "SEQ" => format!("{}..{}", c.first_seq, c.last_seq),
+                    // Never shortened: an auditor copies them into `audit replay`.
+                    "REQUEST" | "PROPOSED" => escape(&all[*i]).into_owned(),
                     "APPROVERS" => c
                         .approvals
                         .iter()
-                        .map(|a| a.approver.clone())
+                        .map(|a| escape(&a.approver).into_owned())
                         .collect::<Vec<_>>()
                         .join(","),
-                    _ => short(&all[*i].replace(['\n', '\r', '\t'], " "), 32),
+                    // Stored text, chosen by agents and people: escaped.
+                    _ => short(&escape(&all[*i].replace(['\n', '\r', '\t'], " ")), 32),
                 })
                 .collect()
         })
@@ -498,8 +505,14 @@ fn table(out: &mut dyn Write, rows: &[Change]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A Markdown table cell: `\\` and `|` escaped, line breaks as spaces, and
+/// `<`, `>` and `&` as entities so stored text cannot become HTML in a
+/// renderer.
 fn md_cell(text: &str) -> String {
-    text.replace('\\', "\\\\")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('\\', "\\\\")
         .replace('|', "\\|")
         .replace(['\n', '\r'], " ")
 }

@@ -20,6 +20,7 @@ use super::chain::{self, Evidence};
 use super::{StoreArgs, TextFormat};
 use crate::exit::{CommandResult, Failure};
 use crate::store_url::Access;
+use crate::terminal::escape;
 
 /// The trailer naming a request.
 pub const TRAILER: &str = "Syndicate-Request";
@@ -306,14 +307,15 @@ pub(super) async fn commits(args: &CommitsArgs) -> CommandResult {
                 let requests = if r.requests.is_empty() {
                     "NO TRAIL".to_owned()
                 } else {
-                    r.requests.join(", ")
+                    escape(&r.requests.join(", ")).into_owned()
                 };
-                writeln!(out, "{}  {:<40}  {requests}", short(&r.commit), r.subject).map_err(io)?;
+                let subject = escape(&r.subject);
+                writeln!(out, "{}  {subject:<40}  {requests}", short(&r.commit)).map_err(io)?;
             }
             if !without.is_empty() {
                 writeln!(out, "\ncommits without a trail: {}", without.len()).map_err(io)?;
                 for r in &without {
-                    writeln!(out, "  {}  {}", r.commit, r.subject).map_err(io)?;
+                    writeln!(out, "  {}  {}", r.commit, escape(&r.subject)).map_err(io)?;
                 }
             }
         }

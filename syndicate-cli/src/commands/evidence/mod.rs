@@ -16,7 +16,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use clap::{Args, Subcommand, ValueEnum};
-use syndicate_core::{ChainId, EventStore};
+use syndicate_core::{ChainId, EventStore, Timestamp};
 
 use crate::exit::{CommandResult, Failure};
 use crate::store_url::{Access, StoreUrl, open};
@@ -109,6 +109,29 @@ pub fn run_audit(command: &AuditEvidence) -> CommandResult {
             AuditEvidence::Commits(args) => git::commits(args).await,
             AuditEvidence::Checks(args) => checks::run(args).await,
         }
+    })
+}
+
+/// Reads a time a person typed: RFC 3339 in UTC with zero to six
+/// fractional digits (`2026-11-23T10:00:00Z`, `…:00.5Z`), as well as the
+/// stored form with exactly six.
+///
+/// # Errors
+/// A usage failure naming the flag and the form it takes.
+pub fn parse_time(flag: &str, text: &str) -> Result<Timestamp, Failure> {
+    let padded = match text.strip_suffix('Z').map(|t| t.split_once('.')) {
+        Some(None) => format!("{}.000000Z", &text[..text.len() - 1]),
+        Some(Some((whole, fraction)))
+            if fraction.len() < 6 && fraction.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            format!("{whole}.{fraction:0<6}Z")
+        }
+        _ => text.to_owned(),
+    };
+    padded.parse::<Timestamp>().map_err(|_| {
+        Failure::usage(format!(
+            "{flag} {text:?} is not a UTC time like 2026-11-23T10:00:00Z (up to six fractional digits)"
+        ))
     })
 }
 

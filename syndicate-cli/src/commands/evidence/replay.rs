@@ -10,6 +10,7 @@ use super::chain::{self, Change};
 use super::{StoreArgs, TextFormat};
 use crate::exit::{CommandResult, Failure};
 use crate::store_url::Access;
+use crate::terminal::escape;
 
 /// `syndicate audit replay`.
 #[derive(Debug, Args)]
@@ -65,50 +66,69 @@ pub(super) async fn run(args: &ReplayArgs) -> CommandResult {
         .map_err(|e| Failure::usage(format!("cannot write standard output: {e}")))
 }
 
+/// A member of a stored body, escaped for a terminal.
 fn text_of(body: &Value, key: &str) -> String {
     match body.get(key) {
-        Some(Value::String(s)) => s.clone(),
-        Some(v) => v.to_string(),
+        Some(Value::String(s)) => escape(s).into_owned(),
+        Some(v) => escape(&v.to_string()).into_owned(),
         None => "-".into(),
     }
+}
+
+/// An optional stored string, escaped.
+fn opt(text: Option<&str>) -> String {
+    escape(text.unwrap_or("-")).into_owned()
 }
 
 fn story(c: &Change, chain: &str) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "Request {} on chain {chain} (verified; outcome: {})",
-        c.request_id, c.outcome
+        "Request {} on chain {} (verified; outcome: {})",
+        escape(&c.request_id),
+        escape(chain),
+        c.outcome
     );
     if let Some(m) = &c.model {
         let _ = writeln!(
             s,
             "Model: {} {} ({})",
-            m.name,
-            m.version.as_deref().unwrap_or(""),
-            m.provider.as_deref().unwrap_or("provider not recorded")
+            escape(&m.name),
+            escape(m.version.as_deref().unwrap_or("")),
+            escape(m.provider.as_deref().unwrap_or("provider not recorded"))
         );
     }
-    let _ = writeln!(s, "Trigger: {}", c.trigger.as_deref().unwrap_or("-"));
-    let _ = writeln!(s, "Prompt: {}", c.prompt.as_deref().unwrap_or("-"));
-    let _ = writeln!(s, "Reasoning: {}", c.reasoning.as_deref().unwrap_or("-"));
+    let _ = writeln!(s, "Trigger: {}", opt(c.trigger.as_deref()));
+    let _ = writeln!(s, "Prompt: {}", opt(c.prompt.as_deref()));
+    let _ = writeln!(s, "Reasoning: {}", opt(c.reasoning.as_deref()));
     for alt in &c.alternatives {
-        let _ = writeln!(s, "Considered instead: {alt}");
+        let _ = writeln!(s, "Considered instead: {}", escape(alt));
     }
-    let _ = writeln!(s, "Controls: {}", c.controls.join(", "));
+    let _ = writeln!(s, "Controls: {}", escape(&c.controls.join(", ")));
+    for k in &c.corrections {
+        let _ = writeln!(
+            s,
+            "Corrected at seq {}: {} of seq {} is {} ({}); the original stays below",
+            k.seq,
+            escape(&k.detail.field),
+            k.refers_to_seq,
+            escape(&k.detail.corrected.to_string()),
+            escape(&k.detail.reason)
+        );
+    }
     let _ = writeln!(s);
     for step in &c.steps {
         let b = &step.body;
         let what = match step.kind.as_str() {
             "action.proposed" => format!(
-                "{} proposed {} (risk {}, rule {}, decision {}, {} approval(s) needed)\n      action {}\n      digest {}",
-                step.actor,
-                c.tool,
+                "{} proposed {} (risk {}, rule {}, decision {}, {} approval(s) needed)\n            action {}\n            digest {}",
+                escape(&step.actor),
+                escape(&c.tool),
                 c.risk,
-                c.rule.as_deref().unwrap_or("none"),
+                escape(c.rule.as_deref().unwrap_or("none")),
                 c.decision,
                 c.approvals_required,
-                serde_json::to_string(&c.action).unwrap_or_default(),
+                escape(&serde_json::to_string(&c.action).unwrap_or_default()),
                 c.action_digest
             ),
             "action.approved" => format!(
@@ -119,7 +139,7 @@ fn story(c: &Change, chain: &str) -> String {
                 text_of(b, "expires_at"),
                 b.get("comment")
                     .and_then(Value::as_str)
-                    .map(|c| format!(": {c:?}"))
+                    .map(|c| format!(": \"{}\"", escape(c)))
                     .unwrap_or_default()
             ),
             "action.denied" => format!("{} denied it: {}", text_of(b, "by"), text_of(b, "reason")),
@@ -141,18 +161,31 @@ fn story(c: &Change, chain: &str) -> String {
                 text_of(b, "exit_code"),
                 text_of(b, "result_digest")
             ),
-            "annotation" => format!(
-                "{} by {} about seq {}: {}",
-                text_of(b, "type"),
-                step.actor,
-                b.pointer("/refers_to/seq")
-                    .map_or("-".into(), Value::to_string),
-                annotation_line(b)
-            ),
-            other => other.to_owned(),
+            "annotation" => {
+                let mut line = format!(
+                    "{} by {} about seq {}: {}",
+                    text_of(b, "type"),
+                    escape(&step.actor),
+                    b.pointer("/refers_to/seq")
+                        .map_or("-".into(), Value::to_string),
+                    annotation_line(b)
+                );
+                if b.get("type").is_some() && b.get("note").is_some() {
+                    let _ = write!(line, "; note: \"{}\"", text_of(b, "note"));
+                }
+                line
+            }
+            other => escape(other).into_owned(),
         };
         let _ = writeln!(s, "seq {:>6}  {}  {}", step.seq, step.at, what);
         let _ = writeln!(s, "            hash {}", step.hash);
+        if let Some(problem) = &step.problem {
+            let _ = writeln!(
+                s,
+                "            REFERENCE DOES NOT HOLD: {}; not counted as evidence",
+                escape(problem)
+            );
+        }
     }
     s
 }
@@ -170,27 +203,49 @@ fn annotation_line(b: &Value) -> String {
             },
             b.get("comments")
                 .and_then(Value::as_str)
-                .map(|c| format!(": {c:?}"))
+                .map(|c| format!(": \"{}\"", escape(c)))
                 .unwrap_or_default()
         ),
-        Some("test") => format!(
-            "suite {}: {} passed, {} failed, {} skipped",
-            text_of(b, "suite"),
-            text_of(b, "passed"),
-            text_of(b, "failed"),
-            text_of(b, "skipped")
-        ),
-        Some("deployment") => format!(
-            "commit {} to {}",
-            text_of(b, "commit"),
-            text_of(b, "environment")
-        ),
+        Some("test") => {
+            let mut line = format!(
+                "suite {}: {} passed, {} failed, {} skipped",
+                text_of(b, "suite"),
+                text_of(b, "passed"),
+                text_of(b, "failed"),
+                text_of(b, "skipped")
+            );
+            if b.get("coverage_percent").is_some() {
+                let _ = write!(line, ", coverage {}%", text_of(b, "coverage_percent"));
+            }
+            if b.get("report_digest").is_some() {
+                let _ = write!(line, ", report digest {}", text_of(b, "report_digest"));
+            }
+            if b.get("report").is_some() {
+                let _ = write!(line, " ({})", text_of(b, "report"));
+            }
+            line
+        }
+        Some("deployment") => {
+            let mut line = format!(
+                "commit {} to {}",
+                text_of(b, "commit"),
+                text_of(b, "environment")
+            );
+            if b.get("branch").is_some() {
+                let _ = write!(line, " from branch {}", text_of(b, "branch"));
+            }
+            if b.get("deployed_at").is_some() {
+                let _ = write!(line, ", deployed at {}", text_of(b, "deployed_at"));
+            }
+            line
+        }
         Some("commit") => format!("commit {} {}", text_of(b, "commit"), text_of(b, "subject")),
         Some("rollback") => format!("rolled back: {}", text_of(b, "reason")),
         Some("correction") => format!(
             "{} corrected to {} ({})",
             text_of(b, "field"),
-            b.get("corrected").map_or("-".into(), Value::to_string),
+            b.get("corrected")
+                .map_or("-".into(), |v| escape(&v.to_string()).into_owned()),
             text_of(b, "reason")
         ),
         _ => text_of(b, "note"),

@@ -1,0 +1,907 @@
+//! The auditor's evidence through the real binary, over one fixture chain
+//! built by the real gate (`fixture`): `audit changes` in every format
+//! against golden files, the CSV read back by a CSV parser, the control
+//! filter, reproducible samples, `audit replay`, `audit commits` and
+//! `git link` on a real git repository, and the story check of annotation
+//! references.
+
+mod fixture;
+
+use std::collections::BTreeSet;
+
+use fixture::{Fixture, JUNIT, Result, ok, syndicate, text};
+use serde_json::Value;
+use syndicate_core::Digest;
+use syndicate_core::annotation::REPORT_TAG;
+
+fn changes(f: &Fixture, extra: &[&str]) -> String {
+    let mut args = vec!["audit", "changes"];
+    args.extend(f.store_args());
+    args.extend(extra);
+    ok(&args)
+}
+
+fn changes_json(f: &Fixture, extra: &[&str]) -> Result<Value> {
+    let mut args = vec!["--format", "json"];
+    args.extend(extra);
+    Ok(serde_json::from_str(&changes(f, &args))?)
+}
+
+fn ids_of(doc: &Value) -> Vec<String> {
+    doc["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| c["request_id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+fn change<'a>(doc: &'a Value, id: &str) -> &'a Value {
+    doc["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .find(|c| c["request_id"] == id)
+        .unwrap_or_else(|| panic!("no change {id}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fixture_chain_verifies_and_each_change_has_its_outcome() -> Result {
+    let f = Fixture::build().await?;
+    let mut verify = vec!["audit", "verify"];
+    verify.extend(f.store_args());
+    let out = ok(&verify);
+    assert!(out.contains("story holds"), "{out}");
+
+    let doc = changes_json(&f, &[])?;
+    assert_eq!(doc["format"], "syndicate-changes/v1");
+    assert_eq!(doc["integrity"]["verdict"], "intact");
+    assert_eq!(doc["matched"], 9);
+    let outcomes = [
+        ("deployed", "succeeded"),
+        ("rolled_back", "succeeded"),
+        ("denied", "denied"),
+        ("drifted", "refused"),
+        ("pending", "pending"),
+        ("failed", "failed"),
+        ("approved", "approved"),
+        ("policy_denied", "denied"),
+        ("expired", "expired"),
+    ];
+    for (name, outcome) in outcomes {
+        assert_eq!(
+            change(&doc, f.id(name))["outcome"],
+            outcome,
+            "{name}: {:#}",
+            change(&doc, f.id(name))
+        );
+    }
+    // Times as people type them.
+    assert_eq!(
+        changes_json(&f, &["--since", "2000-01-01T00:00:00Z"])?["matched"],
+        9
+    );
+    assert_eq!(
+        changes_json(&f, &["--until", "2000-01-01T00:00:00.5Z"])?["matched"],
+        0
+    );
+    assert_eq!(change(&doc, f.id("drifted"))["drift_attempts"], 1);
+    assert_eq!(change(&doc, f.id("deployed"))["drift_attempts"], 0);
+
+    // The JUnit report, imported through `syndicate annotate … test --junit`.
+    let deployed = change(&doc, f.id("deployed"));
+    let tests = deployed["tests"].as_array().expect("tests");
+    assert_eq!(tests.len(), 1, "{deployed:#}");
+    let run = &tests[0];
+    assert_eq!(run["suite"], "payments-api");
+    assert_eq!(
+        (&run["passed"], &run["failed"], &run["skipped"]),
+        (&Value::from(3), &Value::from(1), &Value::from(1))
+    );
+    assert_eq!(run["coverage_percent"], 81.5);
+    assert_eq!(
+        run["report_digest"],
+        Digest::of_canonical(REPORT_TAG, JUNIT.as_bytes()).to_string()
+    );
+    assert_eq!(run["report"], "https://ci.example/runs/42/junit.xml");
+    assert_eq!(run["author"], "ci@example.com");
+    let review = &deployed["reviews"][0];
+    assert_eq!(review["verdict"], "approved");
+    assert_eq!(review["read_reasoning"], true);
+    assert_eq!(review["note"], "looked at the diff");
+    assert_eq!(
+        deployed["deployments"][0]["commit"],
+        fixture::COMMIT_DEPLOYED
+    );
+    // Annotations of a change point at its own events.
+    let first = deployed["first_seq"].as_u64().expect("first");
+    let last = deployed["last_seq"].as_u64().expect("last");
+    for note in [run, review, &deployed["deployments"][0]] {
+        let refers = note["refers_to_seq"].as_u64().expect("refers_to_seq");
+        assert!((first..=last).contains(&refers), "{note:#}");
+    }
+
+    let rolled = change(&doc, f.id("rolled_back"));
+    assert_eq!(rolled["rollbacks"][0]["reason"], "error rate up 4%");
+    // A rollback refers to the deployment it undoes.
+    assert_eq!(
+        rolled["rollbacks"][0]["refers_to_seq"],
+        rolled["deployments"][0]["seq"]
+    );
+    let correction = &rolled["corrections"][0];
+    assert_eq!(correction["field"], "context.trigger");
+    assert_eq!(correction["corrected"], "INC-8");
+    // The original stays.
+    assert_eq!(rolled["trigger"], "INC-7");
+    assert_eq!(correction["refers_to_seq"], rolled["first_seq"]);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn changes_match_the_golden_csv_json_and_markdown() -> Result {
+    let f = Fixture::build().await?;
+    for (format, file) in [
+        ("csv", "changes.csv"),
+        ("json", "changes.json"),
+        ("md", "changes.md"),
+        ("table", "changes.txt"),
+    ] {
+        let out = changes(&f, &["--format", format]);
+        if format == "md" {
+            // Stored text cannot become HTML or break the table.
+            assert!(!out.contains("<img"), "{out}");
+            assert!(
+                out.contains("INC-51 &lt;img src=x onerror=alert(1)&gt; \\| ok"),
+                "{out}"
+            );
+        }
+        fixture::golden(file, &f.normalize(&out));
+    }
+    Ok(())
+}
+
+/// Reads CSV text with a real parser: the header and the records.
+fn parse_csv(csv_text: &str) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(csv_text.as_bytes());
+    let header = reader.headers()?.iter().map(str::to_owned).collect();
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        rows.push(record?.iter().map(str::to_owned).collect());
+    }
+    Ok((header, rows))
+}
+
+/// What a spreadsheet cell shows for a JSON string: the value, with a
+/// leading `'` when it would otherwise start a formula.
+fn shown(value: &str) -> String {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value.to_owned()
+    }
+}
+
+fn json_text(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn csv_read_back_by_a_csv_parser_equals_the_json_field_by_field() -> Result {
+    let f = Fixture::build().await?;
+    let csv_text = changes(&f, &["--format", "csv"]);
+    assert!(csv_text.contains("\r\n"), "RFC 4180 lines end in CRLF");
+    let (header, rows) = parse_csv(&csv_text)?;
+    let doc = changes_json(&f, &[])?;
+    let json_rows = doc["changes"].as_array().expect("changes");
+    assert_eq!(rows.len(), json_rows.len());
+    assert_eq!(rows.len(), 9);
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column {name} in {header:?}"))
+    };
+    for (row, c) in rows.iter().zip(json_rows) {
+        assert_eq!(row.len(), header.len());
+        let cell = |name: &str| row[col(name)].as_str();
+        // One to one with JSON members.
+        for (column, member) in [
+            ("request_id", "request_id"),
+            ("proposed_at", "proposed_at"),
+            ("requester", "requester"),
+            ("session", "session"),
+            ("trigger", "trigger"),
+            ("prompt", "prompt"),
+            ("tool", "tool"),
+            ("target", "target"),
+            ("action_digest", "action_digest"),
+            ("risk", "risk"),
+            ("rule", "rule"),
+            ("outcome", "outcome"),
+            ("drift_attempts", "drift_attempts"),
+            ("first_seq", "first_seq"),
+            ("last_seq", "last_seq"),
+        ] {
+            assert_eq!(
+                cell(column),
+                shown(&json_text(&c[member])),
+                "{column} of {}",
+                c["request_id"]
+            );
+        }
+        assert_eq!(cell("model"), json_text(&c["model"]["name"]));
+        assert_eq!(cell("model_version"), json_text(&c["model"]["version"]));
+        assert_eq!(cell("model_provider"), json_text(&c["model"]["provider"]));
+        let controls: Vec<String> = c["controls"]
+            .as_array()
+            .expect("controls")
+            .iter()
+            .map(json_text)
+            .collect();
+        assert_eq!(cell("controls"), controls.join("; "));
+        assert_eq!(
+            cell("result_digest"),
+            json_text(&c["completion"]["result_digest"])
+        );
+        // Lists: one entry per JSON element, naming it.
+        let approvers: Vec<&str> = if cell("approvers").is_empty() {
+            Vec::new()
+        } else {
+            cell("approvers").split("; ").collect()
+        };
+        let approvals = c["approvals"].as_array().expect("approvals");
+        assert_eq!(approvers.len(), approvals.len(), "{}", cell("approvers"));
+        for (text, a) in approvers.iter().zip(approvals) {
+            assert!(
+                text.starts_with(&format!(
+                    "{} at {}",
+                    json_text(&a["approver"]),
+                    json_text(&a["at"])
+                )),
+                "{text} vs {a}"
+            );
+        }
+        let tests = c["tests"].as_array().expect("tests");
+        match tests.first() {
+            None => assert_eq!(cell("tests"), ""),
+            Some(t) => assert_eq!(
+                cell("tests"),
+                format!(
+                    "{}: {} passed, {} failed, {} skipped",
+                    json_text(&t["suite"]),
+                    t["passed"],
+                    t["failed"],
+                    t["skipped"]
+                )
+            ),
+        }
+        let reviews = c["reviews"].as_array().expect("reviews");
+        match reviews.first() {
+            None => assert_eq!(cell("review"), ""),
+            Some(r) => assert_eq!(
+                cell("review"),
+                format!(
+                    "{} by {}",
+                    json_text(&r["verdict"]),
+                    json_text(&r["reviewer"])
+                )
+            ),
+        }
+        let deployments = c["deployments"].as_array().expect("deployments");
+        assert_eq!(
+            cell("deployment").is_empty(),
+            deployments.is_empty(),
+            "{}",
+            cell("deployment")
+        );
+        for d in deployments {
+            let commit = json_text(&d["commit"]);
+            assert!(cell("deployment").contains(&commit[..11]), "{d}");
+            assert!(
+                cell("deployment").contains(&json_text(&d["environment"])),
+                "{d}"
+            );
+        }
+        let rollbacks: Vec<String> = c["rollbacks"]
+            .as_array()
+            .expect("rollbacks")
+            .iter()
+            .map(|r| json_text(&r["reason"]))
+            .collect();
+        assert_eq!(cell("rollback"), rollbacks.join("; "));
+        assert_eq!(
+            cell("corrections").is_empty(),
+            c["corrections"].as_array().expect("corrections").is_empty()
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn csv_cells_that_a_spreadsheet_would_run_are_neutralized() -> Result {
+    let f = Fixture::build().await?;
+    let (header, rows) = parse_csv(&changes(&f, &["--format", "csv"]))?;
+    // No cell of any row starts a formula.
+    for row in &rows {
+        for (name, cell) in header.iter().zip(row) {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "{name} = {cell:?} would run as a formula"
+            );
+        }
+    }
+    let pending = rows
+        .iter()
+        .find(|r| r[0] == f.id("pending"))
+        .expect("pending row");
+    let cell = |name: &str| &pending[header.iter().position(|h| h == name).expect(name)];
+    assert_eq!(
+        cell("requester"),
+        "'=HYPERLINK(\"https://evil.example\",\"ok\")"
+    );
+    assert_eq!(cell("prompt"), "'=1+2 then scale, \"quoted\"\nsecond line");
+    assert_eq!(cell("trigger"), "'@ops-page");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn control_filter_returns_exactly_the_changes_in_its_scope() -> Result {
+    let f = Fixture::build().await?;
+    let set =
+        |names: &[&str]| -> BTreeSet<String> { names.iter().map(|n| f.id(n).to_owned()).collect() };
+    let pci = set(&["deployed", "rolled_back", "denied", "drifted"]);
+    let selected = |control: &str| -> Result<BTreeSet<String>> {
+        Ok(ids_of(&changes_json(&f, &["--control", control])?)
+            .into_iter()
+            .collect())
+    };
+    assert_eq!(selected("PCI-DSS-4.0:6.2.3")?, pci);
+    // A requirement takes its sub-requirements.
+    assert_eq!(selected("PCI-DSS-4.0:6.2")?, pci);
+    assert_eq!(selected("PCI-DSS-4.0")?, pci);
+    // A sibling or a longer number is not in scope.
+    assert_eq!(selected("PCI-DSS-4.0:6.2.30")?, BTreeSet::new());
+    assert_eq!(selected("PCI-DSS-4.0:6.2.")?, BTreeSet::new());
+    assert_eq!(selected("SOC2:CC6.1")?, set(&["failed", "approved"]));
+    let cc8 = set(&[
+        "deployed",
+        "rolled_back",
+        "denied",
+        "drifted",
+        "pending",
+        "expired",
+    ]);
+    assert_eq!(selected("SOC2:CC8.1")?, cc8);
+    assert_eq!(selected("SOC2:CC8")?, cc8);
+    // Not "SOC2:CC8.1" under "SOC2:CC" (CC8 is not a part of CC).
+    assert_eq!(selected("SOC2:CC")?, BTreeSet::new());
+    // Repeated: any.
+    let both: BTreeSet<String> = ids_of(&changes_json(
+        &f,
+        &["--control", "SOC2:CC6.1", "--control", "PCI-DSS-4.0:6.2.3"],
+    )?)
+    .into_iter()
+    .collect();
+    assert_eq!(both, &pci | &set(&["failed", "approved"]));
+    // Every change in scope carries a tag in it; every other carries none.
+    let all = changes_json(&f, &[])?;
+    for c in all["changes"].as_array().expect("changes") {
+        let tags: Vec<&str> = c["controls"]
+            .as_array()
+            .expect("controls")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let id = c["request_id"].as_str().expect("id");
+        assert_eq!(
+            pci.contains(id),
+            tags.contains(&"PCI-DSS-4.0:6.2.3"),
+            "{id}: {tags:?}"
+        );
+    }
+    // Filters combine: in scope and denied.
+    let denied = changes_json(
+        &f,
+        &["--control", "PCI-DSS-4.0:6.2.3", "--outcome", "denied"],
+    )?;
+    assert_eq!(ids_of(&denied), vec![f.id("denied").to_owned()]);
+    assert_eq!(denied["matched"], 1);
+    Ok(())
+}
+
+/// The sampling rule of FORMAT.md, written again from its text: the `n`
+/// changes whose `SHA-256("syndicate:sample:v1" || 0x00 || seed || 0x00 ||
+/// request_id)` are smallest, in proposal order.
+fn reference_sample(ids: &[String], n: usize, seed: &str) -> Vec<String> {
+    use sha2::{Digest as _, Sha256};
+    let mut keyed: Vec<(Vec<u8>, usize)> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let mut h = Sha256::new();
+            h.update(b"syndicate:sample:v1\0");
+            h.update(seed.as_bytes());
+            h.update([0]);
+            h.update(id.as_bytes());
+            (h.finalize().to_vec(), i)
+        })
+        .collect();
+    keyed.sort();
+    keyed.truncate(n);
+    keyed.sort_by_key(|k| k.1);
+    keyed.into_iter().map(|k| ids[k.1].clone()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sample_is_reproducible_by_seed_and_follows_the_documented_rule() -> Result {
+    use std::sync::Arc;
+    use syndicate_core::gate::{Gate, GateConfig, ProposalContext, RulePolicy};
+    use syndicate_core::{Action, Actor};
+
+    // Sixty changes: two seeds drawing the same 10 is a 1 in 7.5e10 event.
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("big.db");
+    let url = format!("sqlite://{}", db.display());
+    let gate = Gate::open(
+        fixture::store(&db).await?,
+        Arc::new(RulePolicy::from_toml(fixture::POLICY)?),
+        GateConfig::default(),
+    )
+    .await?;
+    for i in 0..60 {
+        let action = Action::new("k8s.scale", serde_json::json!({"replicas": i}))?
+            .with_target(format!("cluster:c{i}"))?;
+        gate.propose(
+            &format!("s{i}"),
+            &Actor::agent("ci-bot@example.com"),
+            &action,
+            &ProposalContext::default(),
+        )
+        .await?;
+    }
+    drop(gate);
+    let run = |extra: &[&str]| -> Result<Value> {
+        let mut args = vec![
+            "audit", "changes", "--store", &url, "--chain", "prod", "--format", "json",
+        ];
+        args.extend(extra);
+        Ok(serde_json::from_str(&ok(&args))?)
+    };
+    let all = ids_of(&run(&[])?);
+    assert_eq!(all.len(), 60);
+
+    let a = run(&["--sample", "10", "--seed", "audit-2026-q1"])?;
+    let again = run(&["--sample", "10", "--seed", "audit-2026-q1"])?;
+    let other = run(&["--sample", "10", "--seed", "audit-2026-q2"])?;
+    assert_eq!(ids_of(&a).len(), 10);
+    assert_eq!(ids_of(&a), ids_of(&again), "same seed, same rows");
+    assert_ne!(ids_of(&a), ids_of(&other), "another seed, other rows");
+    assert_eq!(a["matched"], 60);
+    assert_eq!(a["sample"]["n"], 10);
+    assert_eq!(a["sample"]["seed"], "audit-2026-q1");
+    assert_eq!(ids_of(&a), reference_sample(&all, 10, "audit-2026-q1"));
+    assert_eq!(ids_of(&other), reference_sample(&all, 10, "audit-2026-q2"));
+    // Rows stay in proposal order.
+    let positions: Vec<usize> = ids_of(&a)
+        .iter()
+        .map(|id| all.iter().position(|x| x == id).expect("in all"))
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
+    // The sample is drawn after filtering, from the changes matched.
+    let filtered = run(&[
+        "--target",
+        "cluster:c1*",
+        "--sample",
+        "3",
+        "--seed",
+        "audit-2026-q1",
+    ])?;
+    let in_scope: Vec<String> = all
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| format!("c{i}").starts_with("c1"))
+        .map(|(_, id)| id.clone())
+        .collect();
+    assert_eq!(filtered["matched"], in_scope.len());
+    assert_eq!(
+        ids_of(&filtered),
+        reference_sample(&in_scope, 3, "audit-2026-q1")
+    );
+    // Asking for more than there are returns them all.
+    assert_eq!(
+        ids_of(&run(&["--sample", "100", "--seed", "x"])?),
+        all,
+        "a sample larger than the population is the population"
+    );
+    // --sample without --seed is refused: a sample must be drawable again.
+    let out = syndicate(&[
+        "audit", "changes", "--store", &url, "--chain", "prod", "--sample", "3",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    Ok(())
+}
+
+/// A git repository in `dir`, isolated from the machine's git
+/// configuration; returns a function running git in it.
+fn git_repo(dir: &std::path::Path) -> impl Fn(&[&str]) -> String + '_ {
+    let empty = dir.join("gitconfig");
+    std::fs::write(&empty, "").expect("gitconfig");
+    let repo = dir.join("repo");
+    std::fs::create_dir(&repo).expect("repo dir");
+    let git = move |args: &[&str]| -> String {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&repo)
+            .args(["-c", "user.name=Dev", "-c", "user.email=dev@example.com"])
+            .args(["-c", "commit.gpgsign=false"])
+            .args(args)
+            .env("GIT_CONFIG_GLOBAL", &empty)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_DATE", "2026-03-02T10:00:00Z")
+            .env("GIT_COMMITTER_DATE", "2026-03-02T10:00:00Z")
+            .output()
+            .expect("run git");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git
+}
+
+fn commit(git: &impl Fn(&[&str]) -> String, message: &str) -> String {
+    git(&["commit", "-q", "--allow-empty", "-m", message]);
+    git(&["rev-parse", "HEAD"])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn commits_lists_requests_per_commit_and_fails_on_commits_without_a_trail() -> Result {
+    let f = Fixture::build().await?;
+    let git = git_repo(f.dir.path());
+    let repo = f.dir.path().join("repo").display().to_string();
+    let base = commit(&git, "initial");
+    let fix = commit(
+        &git,
+        &format!(
+            "Fix rounding\n\nRound half to even.\n\nSyndicate-Request: {}",
+            f.id("deployed")
+        ),
+    );
+    let hotfix = commit(&git, "Hotfix without a trail");
+    let checkout = commit(
+        &git,
+        &format!(
+            "Checkout page\n\nSyndicate-Request: {}\nSyndicate-Request: {}\nSigned-off-by: Dev <dev@example.com>",
+            f.id("rolled_back"),
+            f.id("drifted")
+        ),
+    );
+    // Named in the body, not in the trailer block: not a trail.
+    let body_only = commit(
+        &git,
+        &format!(
+            "Mention only\n\nSyndicate-Request: {} was related.\n\nThis paragraph ends the message.",
+            f.id("denied")
+        ),
+    );
+    let unknown = commit(
+        &git,
+        "Unknown request\n\nSyndicate-Request: req-00000000000000000000000000000000",
+    );
+    // Linked the other way: a deployment annotation naming the commit
+    // (abbreviated, as people paste them).
+    let deployed_by_note = commit(&git, "Config flag");
+    f.annotate_cli(
+        "failed",
+        "deployer@example.com",
+        &["deploy", "--commit", &deployed_by_note[..12]],
+    );
+
+    let range = format!("{base}..HEAD");
+    let commits = |range: &str, format: &str| {
+        let mut args = vec![
+            "audit", "commits", "--repo", &repo, "--range", range, "--format", format,
+        ];
+        args.extend(f.store_args());
+        syndicate(&args)
+    };
+    let out = commits(&range, "json");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(doc["format"], "syndicate-commits/v1");
+    let rows = doc["commits"].as_array().expect("commits");
+    let got: Vec<(String, Vec<String>)> = rows
+        .iter()
+        .map(|r| {
+            (
+                json_text(&r["commit"]),
+                r["requests"]
+                    .as_array()
+                    .expect("requests")
+                    .iter()
+                    .map(json_text)
+                    .collect(),
+            )
+        })
+        .collect();
+    let mut both = vec![f.id("rolled_back").to_owned(), f.id("drifted").to_owned()];
+    both.sort();
+    assert_eq!(
+        got,
+        vec![
+            (fix.clone(), vec![f.id("deployed").to_owned()]),
+            (hotfix.clone(), vec![]),
+            (checkout.clone(), both),
+            (body_only.clone(), vec![]),
+            (unknown.clone(), vec![]),
+            (deployed_by_note.clone(), vec![f.id("failed").to_owned()]),
+        ],
+        "oldest first, each with its requests"
+    );
+    assert_eq!(
+        doc["without_trail"],
+        serde_json::json!([hotfix, body_only, unknown])
+    );
+    assert_eq!(
+        rows[4]["unknown_trailers"],
+        serde_json::json!(["req-00000000000000000000000000000000"])
+    );
+
+    let out = commits(&range, "text");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("commits without a trail: 3"), "{shown}");
+    for c in [&hotfix, &body_only, &unknown] {
+        assert!(shown.contains(&format!("  {c}  ")), "{c} listed: {shown}");
+    }
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("3 of 6 commits have no trail"),
+        "{}",
+        text(&out)
+    );
+
+    // Every commit has a trail: exit 0.
+    let out = commits(&format!("{base}..{fix}"), "text");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = commits(&format!("{hotfix}..{checkout}"), "json");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(doc["without_trail"], serde_json::json!([]));
+
+    // `git link` records the trailers as commit annotations, once.
+    let link = |extra: &[&str]| {
+        let mut args = vec!["git", "link", "--repo", &repo, "--range", &range];
+        args.extend(f.store_args());
+        args.extend(extra);
+        syndicate(&args)
+    };
+    let out = link(&[]);
+    // The unknown request's trailer is named, with exit 1.
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("3 links recorded, 0 already recorded"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("req-00000000000000000000000000000000"),
+        "{}",
+        text(&out)
+    );
+    let out = link(&[]);
+    assert!(
+        text(&out).contains("0 links recorded, 3 already recorded"),
+        "{}",
+        text(&out)
+    );
+    let doc = changes_json(&f, &[])?;
+    let linked = |name: &str| -> Vec<String> {
+        change(&doc, f.id(name))["commits"]
+            .as_array()
+            .expect("commits")
+            .iter()
+            .map(|n| json_text(&n["commit"]))
+            .collect()
+    };
+    assert_eq!(linked("deployed"), vec![fix.clone()]);
+    assert_eq!(linked("rolled_back"), vec![checkout.clone()]);
+    assert_eq!(linked("drifted"), vec![checkout.clone()]);
+    assert_eq!(linked("denied"), Vec::<String>::new());
+    let subject = &change(&doc, f.id("deployed"))["commits"][0]["subject"];
+    assert_eq!(subject, "Fix rounding");
+    // The links keep the story whole.
+    let mut verify = vec!["audit", "verify"];
+    verify.extend(f.store_args());
+    ok(&verify);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replay_tells_the_story_with_every_event_seq_and_hash() -> Result {
+    use syndicate_core::{EventStore, Query};
+    let f = Fixture::build().await?;
+    let replay = |name: &str, format: &str| {
+        let mut args = vec!["audit", "replay", f.id(name), "--format", format];
+        args.extend(f.store_args());
+        ok(&args)
+    };
+    // The events of the request, read from the store by this test.
+    let store = fixture::store(&f.db).await?;
+    for name in ["deployed", "rolled_back", "drifted", "expired", "denied"] {
+        let events = store.query(&Query::request(f.id(name))).await?;
+        assert!(events.len() >= 2, "{name}");
+        let story = replay(name, "text");
+        let mut from = 0;
+        for e in &events {
+            // In order, each with its seq and its hash.
+            let seq_line = format!("seq {:>6}  {}", e.seq, e.columns.at);
+            let at = story[from..]
+                .find(&seq_line)
+                .unwrap_or_else(|| panic!("{name}: no {seq_line:?} after byte {from}:\n{story}"));
+            // Its lines run to the next event's.
+            let start = from + at;
+            let end = story[start + 1..]
+                .find("\nseq ")
+                .map_or(story.len(), |n| start + 1 + n);
+            let hash_line = format!("\n            hash {}\n", e.hash);
+            assert!(
+                story[start..(end + 1).min(story.len())].contains(&hash_line),
+                "{name}: seq {} shows its hash:\n{story}",
+                e.seq
+            );
+            from = end;
+        }
+        let doc: Value = serde_json::from_str(&replay(name, "json"))?;
+        let listed: Vec<(u64, String)> = doc["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .map(|s| (s["seq"].as_u64().expect("seq"), json_text(&s["hash"])))
+            .collect();
+        let stored: Vec<(u64, String)> =
+            events.iter().map(|e| (e.seq, e.hash.to_string())).collect();
+        assert_eq!(listed, stored, "{name}");
+    }
+    let story = replay("drifted", "text");
+    assert!(story.contains("DRIFT: tried to run digest"), "{story}");
+    let story = replay("deployed", "text");
+    for expected in [
+        "Trigger: INC-42",
+        "Reasoning: the fix is merged and the canary is green",
+        "Considered instead: wait for the weekly release train",
+        "bob@example.com approved digest",
+        "completed: succeeded (exit 0",
+        "suite payments-api: 3 passed, 1 failed, 1 skipped, coverage 81.5%, report digest ",
+        "(https://ci.example/runs/42/junit.xml)",
+        "note: \"looked at the diff\"",
+        "from branch main, deployed at 2026-03-02T10:05:00.000000Z",
+        "approved by dana@example.com (read the reasoning)",
+        fixture::COMMIT_DEPLOYED,
+    ] {
+        assert!(story.contains(expected), "{expected:?} in:\n{story}");
+    }
+    fixture::golden(
+        "replay-rolled-back.txt",
+        &f.normalize(&replay("rolled_back", "text")),
+    );
+    // Stored text reaches the terminal escaped.
+    let story = replay("pending", "text");
+    assert!(
+        story.contains("Prompt: =1+2 then scale, \"quoted\"\\u{000a}second line"),
+        "{story}"
+    );
+
+    let mut args = vec!["audit", "replay", "req-nope"];
+    args.extend(f.store_args());
+    assert_eq!(syndicate(&args).status.code(), Some(2));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn annotation_naming_an_event_by_the_wrong_hash_breaks_the_story() -> Result {
+    use syndicate_core::annotation::{Annotation, EventRef, Review, Verdict};
+    use syndicate_core::{Actor, EventStore, Query};
+    let f = Fixture::build().await?;
+    let mut verify = vec!["audit", "verify"];
+    verify.extend(f.store_args());
+    ok(&verify);
+
+    let store = fixture::store(&f.db).await?;
+    let proposed = store
+        .query(&Query::request(f.id("pending")))
+        .await?
+        .remove(0);
+    let wrong = EventRef {
+        seq: proposed.seq,
+        hash: Digest::of_canonical("not", b"the proposal"),
+    };
+    let review = Review {
+        reviewer: "mallory@example.com".into(),
+        verdict: Verdict::Approved,
+        comments: None,
+        read_reasoning: false,
+    };
+    let written = store
+        .append(&[Annotation::review(f.id("pending"), wrong, review)
+            .draft("s-pending", Actor::human("mallory@example.com"))])
+        .await?;
+    let bad_seq = written[0].seq;
+    drop(store);
+
+    let out = syndicate(&verify);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.starts_with("intact:"),
+        "integrity still holds: {shown}"
+    );
+    assert!(
+        shown.contains(&format!(
+            "STORY VIOLATION at seq {bad_seq}: annotation_reference"
+        )),
+        "{shown}"
+    );
+    assert!(shown.contains("but that event's hash is"), "{shown}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("first at seq {bad_seq}")),
+        "{}",
+        text(&out)
+    );
+    // The report does not count it as a review of the change.
+    let doc = changes_json(&f, &[])?;
+    assert_eq!(
+        change(&doc, f.id("pending"))["reviews"],
+        serde_json::json!([]),
+        "an annotation whose reference does not hold is not evidence"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn checks_name_changes_that_ran_without_the_evidence_their_rule_requires() -> Result {
+    let f = Fixture::build().await?;
+    let mut args = vec!["audit", "checks", "--format", "json"];
+    args.extend(f.store_args());
+    let out = syndicate(&args);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout)?;
+    let findings: Vec<(String, String, String)> = doc["findings"]
+        .as_array()
+        .unwrap_or_else(|| panic!("findings in {doc:#}"))
+        .iter()
+        .map(|x| {
+            (
+                json_text(&x["check"]),
+                json_text(&x["request_id"]),
+                json_text(&x["detail"]),
+            )
+        })
+        .collect();
+    // `deploys` requires a test and a review: the deployed change's test
+    // run failed a case; the rolled-back one has neither. Changes that did
+    // not run need nothing, and nothing else is found.
+    let missing = |name: &str| -> Vec<&str> {
+        findings
+            .iter()
+            .filter(|(check, id, _)| check == "missing-required-evidence" && id == f.id(name))
+            .map(|(_, _, detail)| detail.as_str())
+            .collect()
+    };
+    assert_eq!(missing("deployed").len(), 1, "{findings:#?}");
+    assert!(
+        missing("deployed")[0].contains("requires a test"),
+        "{findings:#?}"
+    );
+    assert_eq!(missing("rolled_back").len(), 2, "{findings:#?}");
+    assert_eq!(findings.len(), 3, "{findings:#?}");
+    Ok(())
+}
