@@ -244,6 +244,21 @@ fn finding(rule: StoryRule, request_id: Option<&str>, detail: impl Into<String>)
     }
 }
 
+/// The body of a gate event, or `None` after reporting it as malformed.
+fn parsed<T: serde::de::DeserializeOwned>(event: &Event, out: &mut Vec<Finding>) -> Option<T> {
+    match body_of(event) {
+        Ok(body) => Some(body),
+        Err(e) => {
+            out.push(finding(
+                StoryRule::MalformedBody,
+                event.columns.request_id.as_deref(),
+                e.to_string(),
+            ));
+            None
+        }
+    }
+}
+
 /// The single-use keys the protocol gives an event (any one of them is
 /// right; the first is the one the gate writes now).
 pub fn once_keys(kind: EventKind, request_id: &str, approver: Option<&str>) -> Vec<String> {
@@ -420,12 +435,8 @@ impl Ledger {
     }
 
     fn policy_activated(&mut self, event: &Event, out: &mut Vec<Finding>) {
-        let body: PolicyActivatedBody = match body_of(event) {
-            Ok(b) => b,
-            Err(e) => {
-                out.push(finding(StoryRule::MalformedBody, None, e.to_string()));
-                return;
-            }
+        let Some(body) = parsed::<PolicyActivatedBody>(event, out) else {
+            return;
         };
         self.active_policy = Some(body.policy);
         if !self.rules.signers_from_chain {
@@ -467,16 +478,8 @@ impl Ledger {
     }
 
     fn proposed(&mut self, event: &Event, out: &mut Vec<Finding>) {
-        let body: ProposedBody = match body_of(event) {
-            Ok(b) => b,
-            Err(e) => {
-                out.push(finding(
-                    StoryRule::MalformedBody,
-                    event.columns.request_id.as_deref(),
-                    e.to_string(),
-                ));
-                return;
-            }
+        let Some(body) = parsed::<ProposedBody>(event, out) else {
+            return;
         };
         let id = body.request_id.clone();
         self.check_once(event, EventKind::ActionProposed, &id, None, out);
@@ -548,16 +551,8 @@ impl Ledger {
     }
 
     fn approved(&mut self, event: &Event, at: Timestamp, out: &mut Vec<Finding>) {
-        let body: ApprovedBody = match body_of(event) {
-            Ok(b) => b,
-            Err(e) => {
-                out.push(finding(
-                    StoryRule::MalformedBody,
-                    event.columns.request_id.as_deref(),
-                    e.to_string(),
-                ));
-                return;
-            }
+        let Some(body) = parsed::<ApprovedBody>(event, out) else {
+            return;
         };
         let id = body.request_id.clone();
         self.check_once(
@@ -691,16 +686,8 @@ impl Ledger {
     }
 
     fn denied(&mut self, event: &Event, out: &mut Vec<Finding>) {
-        let body: DeniedBody = match body_of(event) {
-            Ok(b) => b,
-            Err(e) => {
-                out.push(finding(
-                    StoryRule::MalformedBody,
-                    event.columns.request_id.as_deref(),
-                    e.to_string(),
-                ));
-                return;
-            }
+        let Some(body) = parsed::<DeniedBody>(event, out) else {
+            return;
         };
         let id = body.request_id;
         self.check_once(event, EventKind::ActionDenied, &id, None, out);
@@ -742,16 +729,8 @@ impl Ledger {
     }
 
     fn started(&mut self, event: &Event, at: Timestamp, out: &mut Vec<Finding>) {
-        let body: StartedBody = match body_of(event) {
-            Ok(b) => b,
-            Err(e) => {
-                out.push(finding(
-                    StoryRule::MalformedBody,
-                    event.columns.request_id.as_deref(),
-                    e.to_string(),
-                ));
-                return;
-            }
+        let Some(body) = parsed::<StartedBody>(event, out) else {
+            return;
         };
         let id = body.request_id.clone();
         self.check_once(event, EventKind::ExecutionStarted, &id, None, out);
@@ -823,16 +802,8 @@ impl Ledger {
     }
 
     fn completed(&mut self, event: &Event, out: &mut Vec<Finding>) {
-        let body: CompletedBody = match body_of(event) {
-            Ok(b) => b,
-            Err(e) => {
-                out.push(finding(
-                    StoryRule::MalformedBody,
-                    event.columns.request_id.as_deref(),
-                    e.to_string(),
-                ));
-                return;
-            }
+        let Some(body) = parsed::<CompletedBody>(event, out) else {
+            return;
         };
         let id = body.request_id;
         self.check_once(event, EventKind::ExecutionCompleted, &id, None, out);
