@@ -201,17 +201,13 @@ async fn append_retrying(
     loop {
         match store.append(batch).await {
             Ok(events) => return Ok(Some(events)),
+            // The commit may have gone through: not acknowledged, and not
+            // retried blindly (it could be written twice).
+            Err(e) if e.may_have_written() => {
+                eprintln!("append_load: worker {worker}: {e}; outcome unknown, not acknowledged");
+                return Ok(None);
+            }
             Err(e) if e.is_retryable() && Instant::now() < deadline => {
-                if let syndicate_core::StoreError::Unavailable {
-                    maybe_written: true,
-                    ..
-                } = e
-                {
-                    eprintln!(
-                        "append_load: worker {worker}: {e}; outcome unknown, not acknowledged"
-                    );
-                    return Ok(None);
-                }
                 eprintln!("append_load: worker {worker}: {e}; retrying");
                 // Back off before the next attempt (not a synchronization).
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
