@@ -7,8 +7,9 @@
 //! members, whitespace, other types), so a reading that succeeds has the exact
 //! structure the sealer writes. It never panics on arbitrary bytes.
 //!
-//! Full JSON validation of the body is the semantic check's job; integrity
-//! rests on the hash, which covers every byte.
+//! Before walking the header it checks that the bytes are exactly their own
+//! RFC 8785 form, body included (a hash-consistent row with a non-canonical
+//! or invalid body is a format violation, as in a JSONL export).
 
 use std::borrow::Cow;
 
@@ -259,8 +260,32 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Reads the header of canonical envelope bytes.
+/// Reads the header of canonical envelope bytes, after checking that the
+/// bytes are exactly their own RFC 8785 form (valid UTF-8, no whitespace,
+/// members in order, canonical strings and numbers, within the event
+/// limits), so that any byte string is accepted here exactly when a serde
+/// reader finds a canonical envelope in it.
 pub(crate) fn read_header(bytes: &[u8]) -> Result<Header<'_>> {
+    match crate::jcs::canonicalize_with(bytes, &crate::seal::EVENT_LIMITS) {
+        Ok(canonical) if canonical == bytes => {}
+        Ok(canonical) => {
+            let offset = canonical
+                .iter()
+                .zip(bytes)
+                .position(|(a, b)| a != b)
+                .unwrap_or(canonical.len().min(bytes.len()));
+            return Err(HeaderError {
+                offset,
+                expected: "the canonical RFC 8785 form",
+            });
+        }
+        Err(e) => {
+            return Err(HeaderError {
+                offset: e.offset().unwrap_or(0),
+                expected: "strict JSON",
+            });
+        }
+    }
     let mut r = Reader { bytes, pos: 0 };
     r.literal("{")?;
     r.key(true, "actor")?;
@@ -370,5 +395,107 @@ mod tests {
             .unwrap()
             .replacen(':', ": ", 1);
         assert!(read_header(spaced.as_bytes()).is_err());
+    }
+
+    /// The members both readers report: actor id, at, request id, chain,
+    /// kind, once, seq, prev.
+    type Members = (
+        String,
+        String,
+        Option<String>,
+        String,
+        String,
+        Option<String>,
+        u64,
+        String,
+    );
+
+    /// The serde reading of the same members, for comparison.
+    fn by_serde(bytes: &[u8]) -> Option<Members> {
+        let env: crate::event::Envelope = serde_json::from_slice(bytes).ok()?;
+        let request_id = env.request_id().map(str::to_owned);
+        Some((
+            env.actor.id,
+            env.at.to_string(),
+            request_id,
+            env.chain.as_str().to_owned(),
+            env.kind.as_str().to_owned(),
+            env.once,
+            env.seq,
+            env.prev.to_string(),
+        ))
+    }
+
+    fn by_header(h: &Header<'_>) -> Members {
+        (
+            h.actor_id.to_string(),
+            h.at.to_string(),
+            h.request_id.as_deref().map(str::to_owned),
+            h.chain.to_string(),
+            h.kind.to_string(),
+            h.once.as_deref().map(str::to_owned),
+            h.seq,
+            h.prev.to_string(),
+        )
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Sealed envelopes with arbitrary text, then one byte changed,
+        /// inserted or removed anywhere: whenever the header reader accepts
+        /// the bytes (and their `at` and `kind` parse and `chain` is the one
+        /// expected, which the verifier checks next), serde reads the same members from them; and whenever
+        /// serde reads them as an envelope whose canonical form is exactly
+        /// those bytes, the header reader accepts them with the same members.
+        #[test]
+        fn header_reader_agrees_with_serde(
+            session in "[a-z\"\\\\\u{e9}\u{2028}\u{1f600} ]{1,12}",
+            actor in "[a-zA-Z@.\"\\\\\u{e9}]{1,12}",
+            request in proptest::option::of("[a-z0-9\"\\\\\u{e9}-]{1,12}"),
+            once in proptest::option::of("[a-z:\"\u{e9}]{1,12}"),
+            edit in 0u8..4,
+            at in 0usize..4096,
+            byte in proptest::prelude::any::<u8>(),
+        ) {
+            let mut body = json!({"note": [1, {"request_id": 7}], "z": "\u{7f}"});
+            if let Some(r) = &request {
+                body["request_id"] = json!(r);
+            }
+            let mut draft = EventDraft::new(session, EventKind::Annotation, Actor::human(actor), body);
+            draft.once = once;
+            let events = seal(&ChainId::new("c").unwrap(), None, &[draft], Timestamp::now()).unwrap();
+            let mut bytes = events[0].canonical.clone();
+            let at = at % (bytes.len() + 1);
+            match edit {
+                0 => {}
+                1 if at < bytes.len() => bytes[at] = byte,
+                2 => bytes.insert(at, byte),
+                3 if at < bytes.len() => {
+                    bytes.remove(at);
+                }
+                _ => {}
+            }
+            let header = read_header(&bytes);
+            // The verifier checks `at` and (through the columns) `kind`
+            // after the header reader; serde checks them while reading.
+            if let Ok(h) = &header
+                && h.at.parse::<Timestamp>().is_ok()
+                && h.kind.parse::<EventKind>().is_ok()
+                && h.chain == "c"
+            {
+                proptest::prop_assert_eq!(Some(by_header(h)), by_serde(&bytes));
+            }
+            let canonical = serde_json::from_slice::<crate::event::Envelope>(&bytes)
+                .ok()
+                .and_then(|env| crate::jcs::to_canonical_vec(&serde_json::to_value(&env).ok()?).ok());
+            if canonical.as_deref() == Some(bytes.as_slice()) {
+                let h = header.as_ref().map_err(|e| proptest::test_runner::TestCaseError::fail(format!("{e:?}")))?;
+                proptest::prop_assert_eq!(Some(by_header(h)), by_serde(&bytes));
+            }
+            if edit == 0 {
+                proptest::prop_assert!(header.is_ok());
+            }
+        }
     }
 }
