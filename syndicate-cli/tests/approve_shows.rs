@@ -3,31 +3,18 @@
 //! print every stored string escaped, so an action carrying terminal control
 //! sequences or bidirectional overrides is shown, not obeyed.
 
+mod cli;
+
 use std::path::Path;
-use std::process::{Command, Output};
 use std::sync::Arc;
 
+use cli::{syndicate, text};
 use serde_json::json;
 use syndicate_core::gate::{Gate, GateConfig, ProposalContext, RulePolicy};
 use syndicate_core::{Action, Actor, ChainId, EventKind, EventStore, Query};
 use syndicate_stores::{Access, OpenOptions, StoreUrl};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
-
-fn syndicate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_syndicate"))
-        .args(args)
-        .output()
-        .expect("run syndicate")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 const POLICY: &str = "id = \"p\"\nversion = \"1\"\n[[rules]]\nid = \"deploys\"\ntool = \"shell.exec\"\nrisk = \"high\"\ndecision = \"human\"\n";
 

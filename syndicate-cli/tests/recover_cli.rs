@@ -2,9 +2,11 @@
 //! operators, an unsigned recovery is refused and one signed with the
 //! operator's key ends the degradation.
 
-use std::process::{Command, Output};
+mod cli;
+
 use std::sync::Arc;
 
+use cli::{syndicate, text};
 use serde_json::json;
 use syndicate_core::gate::{Gate, GateConfig, RulePolicy};
 use syndicate_core::{Actor, ChainId, EventDraft, EventKind, EventStoreExt};
@@ -12,35 +14,10 @@ use syndicate_stores::{Access, OpenOptions, StoreUrl};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
-fn syndicate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_syndicate"))
-        .args(args)
-        .output()
-        .expect("run syndicate")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn only_an_operator_signed_recovery_resumes_the_gate() -> Result {
     let dir = tempfile::tempdir()?;
-    let key = dir.path().join("ops.key");
-    let out = syndicate(&[
-        "key",
-        "new",
-        "--id",
-        "ops@example.com",
-        "--out",
-        key.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let verifier = String::from_utf8(out.stdout)?.trim_end().to_owned();
+    let (key, verifier) = cli::new_key(dir.path(), "ops.key", "ops@example.com");
     let db = dir.path().join("trail.db");
     let url = format!("sqlite://{}", db.display());
     let store = syndicate_stores::open(

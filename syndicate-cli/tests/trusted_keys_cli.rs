@@ -4,30 +4,17 @@
 //! that declares no approvers and an unsigned approval after it: the chain
 //! verifies and its own story holds, but not under the auditor's keys.
 
-use std::process::{Command, Output};
+mod cli;
+
 use std::sync::Arc;
 
+use cli::{syndicate, text};
 use serde_json::json;
 use syndicate_core::gate::{Gate, GateConfig, Policy, ProposalContext, RulePolicy};
 use syndicate_core::{Action, Actor, ChainId, EventDraft, EventKind, EventStoreExt};
 use syndicate_stores::{Access, OpenOptions, StoreUrl};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
-
-fn syndicate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_syndicate"))
-        .args(args)
-        .output()
-        .expect("run syndicate")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 fn policy(approvers: &str) -> String {
     format!(
@@ -38,17 +25,7 @@ fn policy(approvers: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_forged_policy_and_unsigned_approval_fail_under_trusted_keys() -> Result {
     let dir = tempfile::tempdir()?;
-    let key = dir.path().join("bob.key");
-    let out = syndicate(&[
-        "key",
-        "new",
-        "--id",
-        "bob@example.com",
-        "--out",
-        key.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let verifier = String::from_utf8(out.stdout)?.trim_end().to_owned();
+    let (key, verifier) = cli::new_key(dir.path(), "bob.key", "bob@example.com");
     let keys_file = dir.path().join("trusted.txt");
     std::fs::write(&keys_file, format!("# approvers we trust\n{verifier}\n"))?;
     let db = dir.path().join("trail.db");
