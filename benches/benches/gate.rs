@@ -35,7 +35,7 @@ use syndicate_core::decision::{Decision, SignedDecision, Statement};
 use syndicate_core::gate::{Gate, GateConfig, Outcome, ProposalContext, RulePolicy};
 use syndicate_core::keys::SigningKey;
 use syndicate_core::{Action, Actor, ChainId, EventDraft, EventStore};
-use syndicate_store_sqlite::schema::V1;
+use syndicate_store_sqlite::testing::V1;
 use syndicate_store_sqlite::{SqliteOptions, SqliteStore};
 
 const POLICY: &str = r#"

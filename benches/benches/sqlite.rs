@@ -32,7 +32,7 @@ use syndicate_core::{
     Actor, ChainId, Event, EventDraft, EventKind, EventStore, Head, Timestamp, seal, tags,
     verify_store,
 };
-use syndicate_store_sqlite::schema::{Role, open_connection};
+use syndicate_store_sqlite::testing::{Role, open_connection};
 use syndicate_store_sqlite::{Durability, SqliteOptions, SqliteStore};
 
 fn draft(n: u64) -> EventDraft {
@@ -262,7 +262,7 @@ fn verify_100k(c: &mut Criterion) {
         b.iter(|| {
             let mut next = 0;
             loop {
-                let page = syndicate_store_sqlite::blocking::read(
+                let page = syndicate_store_sqlite::testing::read_page(
                     &raw,
                     &path,
                     &chain(),

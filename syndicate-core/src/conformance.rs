@@ -31,6 +31,7 @@ use crate::store::{EventStore, EventStoreExt, Order, Query, StoreError};
 use crate::verify::verify_store;
 
 pub mod attacks;
+pub mod tamper;
 mod tree;
 pub use attacks::{ATTACKS, Column, Fixture, RawEdit};
 pub use tree::{tree_nodes_are_kept_as_written, tree_proofs_verify_after_appends};

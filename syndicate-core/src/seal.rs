@@ -131,7 +131,7 @@ fn check_text(index: usize, field: &'static str, text: &str) -> Result<(), SealE
 ///
 /// # Errors
 /// The [`SealError`] that [`seal`] would return for this draft alone.
-pub fn check_draft(index: usize, draft: &EventDraft) -> Result<(), SealError> {
+pub(crate) fn check_draft(index: usize, draft: &EventDraft) -> Result<(), SealError> {
     check_text(index, "session", &draft.session)?;
     check_text(index, "actor.id", &draft.actor.id)?;
     if let Some(once) = &draft.once {

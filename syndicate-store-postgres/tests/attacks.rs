@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
-use syndicate_core::conformance::{Fixture, RawEdit};
+use syndicate_core::conformance::{Column, Fixture, RawEdit};
 use syndicate_core::{ChainId, EventStore, StoreError};
 use syndicate_store_postgres::PostgresStore;
 use syndicate_store_postgres::testing::fresh_database;
@@ -32,8 +32,12 @@ impl Fixture for Database {
             .expect("bypass the append-only trigger");
         let changed = match edit {
             RawEdit::SetColumn { seq, column, value } => {
+                let value_sql = match column {
+                    Column::At => "$1::text::timestamptz",
+                    _ => "$1",
+                };
                 let sql = format!(
-                    "UPDATE events SET {} = $1 WHERE chain = 'attacks' AND seq = $2",
+                    "UPDATE events SET {} = {value_sql} WHERE chain = 'attacks' AND seq = $2",
                     column.name()
                 );
                 sqlx::query(AssertSqlSafe(sql))
@@ -59,6 +63,55 @@ impl Fixture for Database {
             .execute(&mut conn)
             .await
             .map(|_| 1),
+            RawEdit::SetBytes {
+                seq,
+                canonical,
+                hash,
+            } => sqlx::query(
+                "UPDATE events SET canonical = $1, hash = $2 WHERE chain = 'attacks' AND seq = $3",
+            )
+            .bind(canonical)
+            .bind(hash)
+            .bind(i64::try_from(seq).expect("seq"))
+            .execute(&mut conn)
+            .await
+            .map(|r| r.rows_affected()),
+            RawEdit::SwapSeqs { a, b } => sqlx::raw_sql(AssertSqlSafe(format!(
+                "UPDATE events SET seq = -1 WHERE chain = 'attacks' AND seq = {a}; \
+                 UPDATE events SET seq = {a} WHERE chain = 'attacks' AND seq = {b}; \
+                 UPDATE events SET seq = {b} WHERE chain = 'attacks' AND seq = -1;"
+            )))
+            .execute(&mut conn)
+            .await
+            .map(|_| 1),
+            RawEdit::InsertRow { event } => {
+                sqlx::raw_sql(AssertSqlSafe(format!(
+                    "UPDATE events SET seq = -(seq + 1) WHERE chain = 'attacks' AND seq >= {at}; \
+                     UPDATE events SET seq = -seq WHERE chain = 'attacks' AND seq < 0;",
+                    at = event.seq
+                )))
+                .execute(&mut conn)
+                .await
+                .expect("move the later rows up");
+                let col = &event.columns;
+                sqlx::query(
+                    "INSERT INTO events \
+                     (chain, seq, hash, canonical, at, session, kind, actor, request_id, once) \
+                     VALUES ('attacks', $1, $2, $3, $4::text::timestamptz, $5, $6, $7, $8, $9)",
+                )
+                .bind(i64::try_from(event.seq).expect("seq"))
+                .bind(event.hash.to_string())
+                .bind(&event.canonical)
+                .bind(&col.at)
+                .bind(&col.session)
+                .bind(&col.kind)
+                .bind(&col.actor)
+                .bind(&col.request_id)
+                .bind(&col.once)
+                .execute(&mut conn)
+                .await
+                .map(|r| r.rows_affected())
+            }
             other => panic!("edit {other:?} is not known to this fixture"),
         }
         .expect("the raw edit applies");

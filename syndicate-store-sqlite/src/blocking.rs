@@ -1,7 +1,6 @@
 //! The store's work as plain blocking functions over a [`Connection`]
 //! opened with [`open_connection`](crate::schema::open_connection).
-//! [`SqliteStore`](crate::SqliteStore) runs them on its worker threads; they
-//! are public for tools and benchmarks that drive SQLite directly.
+//! [`SqliteStore`](crate::SqliteStore) runs them on its worker threads.
 
 use std::path::Path;
 
@@ -135,7 +134,11 @@ fn seq_param(seq: u64) -> i64 {
 /// # Errors
 /// [`StoreError::Unavailable`], or [`StoreError::Corrupt`] when the head
 /// row's hash or `at` cannot be read.
-pub fn head(conn: &Connection, path: &Path, chain: &ChainId) -> Result<Option<Head>, StoreError> {
+pub(crate) fn head(
+    conn: &Connection,
+    path: &Path,
+    chain: &ChainId,
+) -> Result<Option<Head>, StoreError> {
     let err = |e| sqlite_error(path, e, false);
     let mut stmt = conn.prepare_cached(HEAD).map_err(err)?;
     let mut rows = stmt.query(params![chain.as_str()]).map_err(err)?;
@@ -160,6 +163,7 @@ pub fn head(conn: &Connection, path: &Path, chain: &ChainId) -> Result<Option<He
 /// # Errors
 /// [`StoreError::Unavailable`], or [`StoreError::Corrupt`] naming the first
 /// row that cannot be represented as an [`Event`].
+#[cfg_attr(not(feature = "testing"), allow(unreachable_pub))] // public through `testing`
 pub fn read(
     conn: &Connection,
     path: &Path,
@@ -200,7 +204,7 @@ pub fn read(
 ///
 /// # Errors
 /// As [`read`].
-pub fn query(
+pub(crate) fn query(
     conn: &Connection,
     path: &Path,
     chain: &ChainId,
@@ -264,7 +268,7 @@ pub fn query(
 /// # Errors
 /// [`StoreError::Unavailable`], or [`StoreError::Corrupt`] (seq 0) when a
 /// chain column is not a valid chain id.
-pub fn chains(conn: &Connection, path: &Path) -> Result<Vec<ChainId>, StoreError> {
+pub(crate) fn chains(conn: &Connection, path: &Path) -> Result<Vec<ChainId>, StoreError> {
     let err = |e| sqlite_error(path, e, false);
     let mut stmt = conn
         .prepare_cached(

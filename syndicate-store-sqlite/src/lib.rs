@@ -2,11 +2,13 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-pub mod blocking;
+mod blocking;
 mod error;
 mod guard;
-pub mod schema;
+mod schema;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod tree;
 
 pub use error::{STORE, SqliteError};

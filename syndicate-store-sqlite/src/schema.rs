@@ -27,10 +27,11 @@ pub const SCHEMA_VERSION: i64 = 2;
 pub const APPLICATION_ID: i64 = 0x5359_4e44;
 
 /// The migrations: entry `i` takes the schema from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, crate::tree::V2];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, crate::tree::V2];
 
 /// Version 1: the `events` table and its indexes. Every index leads with
 /// `chain`, since one file may hold several chains.
+#[cfg_attr(not(feature = "testing"), allow(unreachable_pub))] // public through `testing`
 pub const V1: &str = "
 CREATE TABLE events (
     chain      TEXT    NOT NULL,
@@ -139,6 +140,7 @@ impl SqliteOptions {
 
 /// Which connection of a store is being opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(feature = "testing"), allow(unreachable_pub))] // public through `testing`
 pub enum Role {
     /// The one connection that appends (and migrates the schema).
     Writer,
@@ -358,6 +360,7 @@ fn judge(found: &Found, path: &Path, options: &SqliteOptions) -> Result<bool, St
 ///   another application, or has a newer schema.
 ///
 /// In each case the file is left as it was.
+#[cfg_attr(not(feature = "testing"), allow(unreachable_pub))] // public through `testing`
 pub fn open_connection(
     path: &Path,
     options: &SqliteOptions,

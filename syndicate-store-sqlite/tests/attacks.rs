@@ -43,6 +43,46 @@ impl Fixture for SqliteFile {
             RawEdit::AddSchemaObject => conn
                 .execute("CREATE INDEX foreign_actor ON events (actor)", [])
                 .map(|_| 1),
+            RawEdit::SetBytes {
+                seq,
+                canonical,
+                hash,
+            } => conn.execute(
+                "UPDATE events SET canonical = ?1, hash = ?2 WHERE seq = ?3",
+                rusqlite::params![canonical, hash, seq as i64],
+            ),
+            RawEdit::SwapSeqs { a, b } => conn
+                .execute_batch(&format!(
+                    "UPDATE events SET seq = -1 WHERE seq = {a};
+                     UPDATE events SET seq = {a} WHERE seq = {b};
+                     UPDATE events SET seq = {b} WHERE seq = -1;"
+                ))
+                .map(|_| 1),
+            RawEdit::InsertRow { event } => {
+                conn.execute_batch(&format!(
+                    "UPDATE events SET seq = -(seq + 1) WHERE seq >= {at};
+                     UPDATE events SET seq = -seq WHERE seq < 0;",
+                    at = event.seq
+                ))
+                .expect("move the later rows up");
+                let col = &event.columns;
+                conn.execute(
+                    "INSERT INTO events \
+                     (chain, seq, hash, canonical, at, session, kind, actor, request_id, once) \
+                     VALUES ('attacks', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    rusqlite::params![
+                        event.seq as i64,
+                        event.hash.to_string(),
+                        event.canonical,
+                        col.at,
+                        col.session,
+                        col.kind,
+                        col.actor,
+                        col.request_id,
+                        col.once
+                    ],
+                )
+            }
             other => panic!("edit {other:?} is not known to this fixture"),
         }
         .expect("the raw edit applies");

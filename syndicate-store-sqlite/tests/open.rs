@@ -8,7 +8,7 @@ use serde_json::json;
 use syndicate_core::{
     Actor, ChainId, Check, EventDraft, EventKind, EventStore, EventStoreExt, StoreError,
 };
-use syndicate_store_sqlite::schema::{Role, open_connection};
+use syndicate_store_sqlite::testing::{Role, open_connection};
 use syndicate_store_sqlite::{
     APPLICATION_ID, Durability, SCHEMA_VERSION, SqliteError, SqliteOptions, SqliteStore,
 };

@@ -31,6 +31,8 @@ pub enum Column {
     Session,
     /// `actor`.
     Actor,
+    /// `at`.
+    At,
 }
 
 impl Column {
@@ -42,6 +44,7 @@ impl Column {
             Column::Once => "once",
             Column::Session => "session",
             Column::Actor => "actor",
+            Column::At => "at",
         }
     }
 }
@@ -69,6 +72,29 @@ pub enum RawEdit {
     /// Adds a schema object the store did not create (an index on the
     /// events table).
     AddSchemaObject,
+    /// Replaces the stored bytes and hash of the row at `seq`, leaving its
+    /// other columns alone.
+    SetBytes {
+        /// The row.
+        seq: u64,
+        /// The new `canonical` bytes.
+        canonical: Vec<u8>,
+        /// The new `hash` column, in its text form.
+        hash: String,
+    },
+    /// Exchanges the `seq` values of two rows.
+    SwapSeqs {
+        /// One row.
+        a: u64,
+        /// The other row.
+        b: u64,
+    },
+    /// Moves every row at or after `event.seq` up by one and inserts this
+    /// event's row (bytes, hash and columns as given) at `event.seq`.
+    InsertRow {
+        /// The row to insert.
+        event: Event,
+    },
 }
 
 /// One storage that several handles can open, and that can be edited raw.
@@ -92,9 +118,17 @@ pub const ATTACKS: &[&str] = &[
     "hostile_input_is_refused_without_degrading",
     "revocation_racing_a_start_loses_cleanly",
     "foreign_schema_object_is_refused_on_open",
+    "tamper_flipped_byte_fails_the_hash",
+    "tamper_edited_columns_fail_the_column_check",
+    "tamper_deleted_row_fails_the_sequence",
+    "tamper_swapped_rows_fail_the_sequence",
+    "tamper_inserted_row_fails_after_the_forgery",
+    "tamper_rewritten_event_fails_the_next_link",
+    "tamper_non_canonical_bytes_fail_the_format",
 ];
 
-/// Expands to one `#[tokio::test]` per attack check, in a module named
+/// Expands to one `#[tokio::test]` per attack check and per case of the
+/// [tamper matrix](super::tamper), in a module named
 /// `$module`; `$make` is a block evaluated in each test to build a fresh
 /// [`Fixture`] (it may `return` early to skip).
 #[macro_export]
@@ -112,6 +146,16 @@ macro_rules! attack_tests {
                 revocation_racing_a_start_loses_cleanly,
                 foreign_schema_object_is_refused_on_open
             );
+            $crate::__tamper_test!(
+                $make,
+                tamper_flipped_byte_fails_the_hash,
+                tamper_edited_columns_fail_the_column_check,
+                tamper_deleted_row_fails_the_sequence,
+                tamper_swapped_rows_fail_the_sequence,
+                tamper_inserted_row_fails_after_the_forgery,
+                tamper_rewritten_event_fails_the_next_link,
+                tamper_non_canonical_bytes_fail_the_format
+            );
         }
     };
 }
@@ -125,6 +169,20 @@ macro_rules! __attack_test {
             async fn $check() {
                 let fixture = $make;
                 $crate::conformance::attacks::$check(&fixture).await;
+            }
+        )*
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __tamper_test {
+    ($make:block, $($check:ident),*) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let fixture = $make;
+                $crate::conformance::tamper::$check(&fixture).await;
             }
         )*
     };

@@ -183,7 +183,7 @@ pub fn write_canonical_with(
 
 /// Appends a string in its RFC 8785 form, quotes included. Every string has
 /// one, so this cannot fail.
-pub fn write_string(s: &str, out: &mut Vec<u8>) {
+pub(crate) fn write_string(s: &str, out: &mut Vec<u8>) {
     write::write_string(s, out);
 }
 
