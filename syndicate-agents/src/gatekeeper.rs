@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::Value;
-use syndicate_core::gate::{CompletedBody, DecisionContext, ProposalContext, RequestState};
+use syndicate_core::gate::{DecisionContext, ProposalContext, RequestState};
 use syndicate_core::{
-    Action, Actor, Digest, EventDraft, EventKind, EventStore, Gate, GateConfig, GateError, Outcome,
-    Permit, Query, RulePolicy, Timestamp,
+    Action, Actor, Digest, EventStore, Gate, GateConfig, GateError, Outcome, Permit, Query,
+    RulePolicy, Timestamp,
 };
 
 use crate::error::AgentError;
@@ -89,17 +89,6 @@ pub fn context(facts: &BTreeMap<&str, Value>) -> ProposalContext {
     }
 }
 
-fn trigger_has(state: &RequestState, key: &str, value: &str) -> bool {
-    state
-        .proposed
-        .context
-        .as_ref()
-        .and_then(|c| c.trigger.as_deref())
-        .and_then(|t| serde_json::from_str::<Value>(t).ok())
-        .and_then(|t| t.get(key).and_then(Value::as_str).map(|v| v == value))
-        .unwrap_or(false)
-}
-
 impl Gatekeeper {
     /// The store.
     pub fn store(&self) -> &Arc<dyn EventStore> {
@@ -140,7 +129,8 @@ impl Gatekeeper {
 
     /// Decides on an action: reuses this session's request for the same
     /// digest when there is one (approved → authorize, pending → still
-    /// pending, denied → refused), else proposes it.
+    /// pending, denied → refused), else proposes it. A start records
+    /// `call_id`, the harness's id of the call, so its completion finds it.
     ///
     /// # Errors
     /// [`AgentError::Gate`] when the store fails; [`AgentError::Degraded`]
@@ -151,6 +141,7 @@ impl Gatekeeper {
         requester: &Actor,
         action: &Action,
         context: &ProposalContext,
+        call_id: Option<&str>,
     ) -> Result<Verdict, AgentError> {
         let digest = action.digest();
         let now = Timestamp::now();
@@ -215,7 +206,11 @@ impl Gatekeeper {
                 reused,
             });
         }
-        match self.gate.authorize(&request_id, action).await {
+        let authorized = match call_id {
+            Some(id) => self.gate.authorize_call(&request_id, action, id).await,
+            None => self.gate.authorize(&request_id, action).await,
+        };
+        match authorized {
             Ok(permit) => Ok(Verdict::Allowed { request_id, permit }),
             Err(GateError::Refused { refusal, .. }) => Ok(Verdict::Refused {
                 reason: refusal.to_string(),
@@ -235,53 +230,26 @@ impl Gatekeeper {
     }
 
     /// Records how an execution another process started ended: the
-    /// session's started, uncompleted request for this digest, preferring
-    /// the one proposed by the call `tool_use_id`, else the oldest. Returns
-    /// its id, or `None` when there is none (the call was not allowed by
-    /// this gate).
+    /// session's started, uncompleted request for this digest whose start
+    /// recorded the call `call_id`, else the oldest, as the verified chain
+    /// shows them ([`Gate::started_request`]). Returns its id, or `None`
+    /// when there is none (the call was not allowed by this gate).
     ///
     /// # Errors
-    /// [`AgentError::Gate`] when the store fails.
+    /// [`AgentError::Gate`] when the store fails or the chain does not
+    /// verify.
     pub async fn finish_started(
         &self,
         session: &str,
         digest: &Digest,
-        tool_use_id: Option<&str>,
+        call_id: Option<&str>,
         outcome: Outcome,
     ) -> Result<Option<String>, AgentError> {
-        let open: Vec<RequestState> = self
-            .session_requests(session)
-            .await?
-            .into_iter()
-            .filter(|s| s.started && !s.completed && s.proposed.action_digest == *digest)
-            .collect();
-        let chosen = tool_use_id
-            .and_then(|id| open.iter().find(|s| trigger_has(s, "tool_use_id", id)))
-            .or(open.first());
-        let Some(state) = chosen else {
+        let Some(request_id) = self.gate.started_request(session, digest, call_id).await? else {
             return Ok(None);
         };
-        let request_id = state.proposed.request_id.clone();
-        let body = CompletedBody {
-            request_id: request_id.clone(),
-            outcome: outcome.kind,
-            exit_code: outcome.exit_code,
-            result_digest: outcome.result_digest,
-            error: outcome.error,
-            error_bytes: None,
-            controls: state.proposed.controls.clone(),
-        };
-        let draft = EventDraft::new(
-            state.session.clone(),
-            EventKind::ExecutionCompleted,
-            Actor::system("gate"),
-            serde_json::to_value(&body)
-                .map_err(|e| AgentError::BadPayload(format!("cannot encode completion: {e}")))?,
-        )
-        .with_policy(self.gate.policy().reference().clone())
-        .with_once(format!("execution.completed:{request_id}"));
-        self.store().append(&[draft]).await?;
-        tracing::info!(request_id = %request_id, outcome = ?body.outcome, "completed");
+        let event = self.gate.complete_started(&request_id, outcome).await?;
+        tracing::info!(request_id = %request_id, seq = event.seq, "completed");
         Ok(Some(request_id))
     }
 }

@@ -195,7 +195,13 @@ async fn handle(
                     .unwrap_or_else(|| harness.requester().to_owned()),
             );
             let verdict = keeper
-                .decide(session, &requester, &action, &gatekeeper::context(&facts))
+                .decide(
+                    session,
+                    &requester,
+                    &action,
+                    &gatekeeper::context(&facts),
+                    tool_use_id,
+                )
                 .await?;
             Ok(answer(harness, verdict, config, &chain))
         }

@@ -288,6 +288,12 @@ impl Proxy {
         ]
         .into_iter()
         .collect();
+        // The JSON-RPC id names the call: its text for a string id, the
+        // number's text for a number.
+        let call_id = match id {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
         let verdict = self
             .keeper
             .decide(
@@ -295,6 +301,7 @@ impl Proxy {
                 &self.requester,
                 &action,
                 &gatekeeper::context(&facts),
+                Some(&call_id),
             )
             .await?;
         Ok(match verdict {

@@ -7,7 +7,7 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::{Project, approve_command_in, digest_of, result_digest_of, stderr};
+use support::{ApproveCommand, Project, approve_command_in, digest_of, result_digest_of, stderr};
 
 /// Claude Code PreToolUse for Bash, verbatim but for `cwd` and `tool_use_id`.
 const CLAUDE_BASH: &str = r#"{"session_id":"abc123","prompt_id":"550e8400-e29b-41d4-a716-446655440000",
@@ -161,11 +161,12 @@ fn claude_gated_calls_deny_then_allow_once_after_approval() {
         let out = project.hook("claude", &payload(&project, "PreToolUse", call, &id("c")));
         let reason = claude_decision(&out, "allow");
         assert!(reason.contains(&pending.request_id), "{reason}");
+        let started = project.events_of(&pending.request_id, "execution.started");
+        assert_eq!(started.len(), 1);
         assert_eq!(
-            project
-                .events_of(&pending.request_id, "execution.started")
-                .len(),
-            1
+            started[0]["body"]["call_id"],
+            id("c"),
+            "the start names its call"
         );
 
         // Claude Code ran it: PostToolUse completes the request with the
@@ -303,6 +304,57 @@ fn claude_post_tool_use_completes_the_call_with_that_tool_use_id() {
             done[0]["body"]["result_digest"],
             result_digest_of(&call.tool_response),
             "{request}"
+        );
+    }
+    project.assert_chain_and_story_hold();
+}
+
+#[test]
+fn claude_gated_calls_in_flight_together_complete_the_request_their_call_started() {
+    let project = Project::new("claude");
+    let first = claude_calls().remove(0);
+    let mut second = claude_calls().remove(0);
+    second.tool_response =
+        json!({"stdout":"2 passing","stderr":"","interrupted":false,"isImage":false});
+    let allowed = |pending: &ApproveCommand, retry: &str| {
+        project.approve(pending, "alice");
+        let out = project.hook("claude", &payload(&project, "PreToolUse", &first, retry));
+        assert!(claude_decision(&out, "allow").contains(&pending.request_id));
+    };
+    // The call is gated, approved and started (its tool_use_id differs
+    // from the proposing call's); the same call again while the first
+    // runs is a second request, approved and started too.
+    let out = project.hook(
+        "claude",
+        &payload(&project, "PreToolUse", &first, "toolu_1a"),
+    );
+    let one = approve_command_in(&claude_decision(&out, "deny"));
+    allowed(&one, "toolu_1b");
+    let out = project.hook(
+        "claude",
+        &payload(&project, "PreToolUse", &first, "toolu_2a"),
+    );
+    let two = approve_command_in(&claude_decision(&out, "deny"));
+    assert_ne!(one.request_id, two.request_id);
+    allowed(&two, "toolu_2b");
+    // They finish in reverse order: each completion lands on the request
+    // its own call started, not on the oldest open one.
+    silent(&project.hook(
+        "claude",
+        &payload(&project, "PostToolUse", &second, "toolu_2b"),
+    ));
+    silent(&project.hook(
+        "claude",
+        &payload(&project, "PostToolUse", &first, "toolu_1b"),
+    ));
+    for (request, call) in [(&one, &first), (&two, &second)] {
+        let done = project.events_of(&request.request_id, "execution.completed");
+        assert_eq!(done.len(), 1);
+        assert_eq!(
+            done[0]["body"]["result_digest"],
+            result_digest_of(&call.tool_response),
+            "{}",
+            request.request_id
         );
     }
     project.assert_chain_and_story_hold();

@@ -208,7 +208,15 @@ pub struct StartedBody {
     /// Compliance control tags of the request.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub controls: Vec<String>,
+    /// The harness's id of the tool call this start lets run (Claude
+    /// Code's `tool_use_id`, an MCP request id), when the caller gave one;
+    /// at most [`MAX_CALL_ID_BYTES`] bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_id: Option<String>,
 }
+
+/// The longest `call_id` an `execution.started` records, in bytes.
+pub const MAX_CALL_ID_BYTES: usize = 256;
 
 /// Body of `execution.digest_mismatch`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -113,6 +113,8 @@ pub struct Request {
     pub approvals: Vec<Counted>,
     /// Seq of the start, if started.
     pub started: Option<u64>,
+    /// The tool call the start let run, when it names one.
+    pub call_id: Option<String>,
     /// Seq of the completion, if completed.
     pub completed: Option<u64>,
 }
@@ -293,6 +295,11 @@ impl Ledger {
             rules,
             ..Ledger::default()
         }
+    }
+
+    /// The requests proposed and not closed, in no particular order.
+    pub fn open(&self) -> impl Iterator<Item = &Request> + '_ {
+        self.open.values()
     }
 
     /// Where a request stands.
@@ -545,6 +552,7 @@ impl Ledger {
                 proposed_hash: event.hash,
                 approvals: Vec::new(),
                 started: None,
+                call_id: None,
                 completed: None,
             },
         );
@@ -770,6 +778,7 @@ impl Ledger {
             return;
         }
         request.started = Some(event.seq);
+        request.call_id = body.call_id;
         if !request.is_approved() {
             out.push(finding(
                 StoryRule::StartWithoutApproval,

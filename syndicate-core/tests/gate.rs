@@ -636,3 +636,111 @@ async fn bad_input_is_refused_without_recording_or_degrading() -> Result {
     assert!(gate.degraded().is_none());
     Ok(())
 }
+
+#[tokio::test]
+async fn a_start_in_one_process_is_completed_from_another_by_its_call_id() -> Result {
+    let store = store();
+    let starter = gate_on(&store).await;
+    let action = Action::new("fs.read", json!({"path": "/etc/hosts"}))?;
+    let mut requests = Vec::new();
+    for call in ["call-1", "call-2"] {
+        let p = starter
+            .propose("s1", &agent(), &action, &ProposalContext::default())
+            .await?;
+        let permit = starter.authorize_call(&p.request_id, &action, call).await?;
+        assert_eq!(
+            last_body(&store, EventKind::ExecutionStarted).await["call_id"],
+            call
+        );
+        drop(permit);
+        requests.push(p.request_id);
+    }
+    // Another process (another gate on the same store) sees both started.
+    let finisher = gate_on(&store).await;
+    let digest = action.digest();
+    assert_eq!(
+        finisher
+            .started_request("s1", &digest, Some("call-2"))
+            .await?,
+        Some(requests[1].clone())
+    );
+    assert_eq!(
+        finisher
+            .started_request("s1", &digest, Some("no-such-call"))
+            .await?,
+        Some(requests[0].clone()),
+        "an unknown call id falls back to the oldest"
+    );
+    assert_eq!(finisher.started_request("s2", &digest, None).await?, None);
+    finisher
+        .complete_started(&requests[1], Outcome::succeeded())
+        .await?;
+    assert_eq!(
+        finisher
+            .started_request("s1", &digest, Some("call-2"))
+            .await?,
+        Some(requests[0].clone()),
+        "a completed request is no longer open"
+    );
+    assert_eq!(
+        refusal(
+            finisher
+                .complete_started(&requests[1], Outcome::succeeded())
+                .await
+        ),
+        Refusal::AlreadyUsed
+    );
+    assert_eq!(
+        refusal(
+            finisher
+                .complete_started("req-unknown", Outcome::succeeded())
+                .await
+        ),
+        Refusal::UnknownRequest
+    );
+    // A request that never started cannot be completed.
+    let pending = finisher
+        .propose("s1", &agent(), &shell(&["ls"]), &ProposalContext::default())
+        .await?;
+    assert!(matches!(
+        refusal(
+            finisher
+                .complete_started(&pending.request_id, Outcome::succeeded())
+                .await
+        ),
+        Refusal::NotApproved { .. }
+    ));
+    assert_chain_and_story_hold(&store).await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_oversized_call_id_is_refused_without_recording_or_degrading() -> Result {
+    let store = store();
+    let gate = gate_on(&store).await;
+    let action = Action::new("fs.read", json!({"path": "/etc/hosts"}))?;
+    let p = gate
+        .propose("s1", &agent(), &action, &ProposalContext::default())
+        .await?;
+    let before = kinds(&store).await;
+    let long = "x".repeat(syndicate_core::gate::MAX_CALL_ID_BYTES + 1);
+    let err = gate
+        .authorize_call(&p.request_id, &action, &long)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            GateError::Input {
+                what: "call id",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(kinds(&store).await, before);
+    assert!(gate.degraded().is_none());
+    let fits = "x".repeat(syndicate_core::gate::MAX_CALL_ID_BYTES);
+    gate.authorize_call(&p.request_id, &action, &fits).await?;
+    Ok(())
+}

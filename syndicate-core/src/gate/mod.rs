@@ -83,8 +83,8 @@ use serde_json::Value;
 
 pub use crate::format::{
     ApprovalRefusedBody, ApprovedBody, CompletedBody, DecisionContext, DeniedBody, GateStatusBody,
-    Method, MismatchBody, ModelInfo, OutcomeKind, PolicyActivatedBody, ProposalContext,
-    ProposedBody, RejectedBody, StartedBody, body_of,
+    MAX_CALL_ID_BYTES, Method, MismatchBody, ModelInfo, OutcomeKind, PolicyActivatedBody,
+    ProposalContext, ProposedBody, RejectedBody, StartedBody, body_of,
 };
 pub use crate::protocol::{Closed, Counted, Lookup, Request, Status};
 pub use config::{Clock, GateConfig};

@@ -5,7 +5,8 @@
 //! `syndicate.verb` (`propose`, `approve`, `deny`, `authorize`, `complete`),
 //! carrying the
 //! OpenTelemetry GenAI attribute names where they fit
-//! (`gen_ai.operation.name = "execute_tool"`, `gen_ai.tool.name`), the
+//! (`gen_ai.operation.name = "execute_tool"`, `gen_ai.tool.name`, and
+//! `gen_ai.tool.call.id` when a harness names the call), the
 //! request id and the action digest (arguments only by digest, never their
 //! text). When the verb ends the span records `syndicate.outcome` (`ok`,
 //! `refused`, `error`) and, for a refusal, `syndicate.refusal` (its code);
@@ -31,6 +32,7 @@ pub(super) fn span(
         gen_ai.tool.name = tool,
         syndicate.request_id = request_id.unwrap_or(""),
         syndicate.action_digest = %digest,
+        gen_ai.tool.call.id = Empty,
         syndicate.outcome = Empty,
         syndicate.refusal = Empty,
     )

@@ -641,12 +641,51 @@ impl Gate {
     /// [`Refusal::NotApproved`], [`Refusal::Expired`],
     /// [`Refusal::DigestMismatch`] or [`Refusal::Degraded`].
     pub async fn authorize(&self, request_id: &str, action: &Action) -> Result<Permit, GateError> {
+        self.authorize_inner(request_id, action, None).await
+    }
+
+    /// [`Gate::authorize`] for one tool call of a harness, whose id
+    /// (Claude Code's `tool_use_id`, an MCP request id) the start records as
+    /// `call_id`, so the call's completion finds its request
+    /// ([`Gate::started_request`]).
+    ///
+    /// # Errors
+    /// As [`Gate::authorize`]; [`GateError::Input`] for a call id longer
+    /// than [`MAX_CALL_ID_BYTES`] (nothing recorded).
+    pub async fn authorize_call(
+        &self,
+        request_id: &str,
+        action: &Action,
+        call_id: &str,
+    ) -> Result<Permit, GateError> {
+        if call_id.len() > MAX_CALL_ID_BYTES {
+            return Err(GateError::Input {
+                what: "call id",
+                reason: format!(
+                    "{} bytes, more than the {MAX_CALL_ID_BYTES} an execution.started records",
+                    call_id.len()
+                ),
+            });
+        }
+        self.authorize_inner(request_id, action, Some(call_id))
+            .await
+    }
+
+    async fn authorize_inner(
+        &self,
+        request_id: &str,
+        action: &Action,
+        call_id: Option<&str>,
+    ) -> Result<Permit, GateError> {
         let span = super::trace::span(
             "authorize",
             action.tool(),
             Some(request_id),
             &action.digest(),
         );
+        if let Some(id) = call_id {
+            span.record("gen_ai.tool.call.id", id);
+        }
         let result = async {
             let fallback = self.config.session.clone();
             let mut watch = match self.check_chain().await {
@@ -739,6 +778,7 @@ impl Gate {
                 approved_digest: state.digest,
                 executed_digest: approved.digest(),
                 controls: state.controls.clone(),
+                call_id: call_id.map(str::to_owned),
             };
             // The start takes the request's decision key: of a revocation and a
             // start racing, whichever the store records first wins.
@@ -890,18 +930,117 @@ impl Gate {
         ledger.last_at().map_or(clock, |at| at.max(clock))
     }
 
+    /// The request a tool call started, for a harness whose completion
+    /// arrives in another process than the start (a hook's `PostToolUse`):
+    /// among the verified chain's started, uncompleted requests of
+    /// `session` whose proposed digest is `digest`, the one whose start
+    /// recorded `call_id`, else the oldest. `None` when there is none.
+    ///
+    /// # Errors
+    /// [`GateError::Refused`] with [`Refusal::Degraded`] when the chain
+    /// does not verify.
+    pub async fn started_request(
+        &self,
+        session: &str,
+        digest: &Digest,
+        call_id: Option<&str>,
+    ) -> Result<Option<String>, GateError> {
+        let watch = self
+            .check_chain()
+            .await
+            .map_err(|refusal| GateError::Refused {
+                request_id: String::new(),
+                refusal,
+            })?;
+        let mut started: Vec<&Request> = watch
+            .ledger
+            .open()
+            .filter(|r| {
+                r.started.is_some()
+                    && r.completed.is_none()
+                    && r.session == session
+                    && r.digest == *digest
+            })
+            .collect();
+        started.sort_by_key(|r| r.proposed_seq);
+        let chosen = call_id
+            .and_then(|id| started.iter().find(|r| r.call_id.as_deref() == Some(id)))
+            .or(started.first());
+        Ok(chosen.map(|r| r.request_id.clone()))
+    }
+
+    /// Records `execution.completed` for a request started by another
+    /// process (so no [`Permit`] is at hand): the verified chain must show
+    /// it started and not completed.
+    ///
+    /// # Errors
+    /// [`GateError::Refused`] with [`Refusal::UnknownRequest`] or
+    /// [`Refusal::NotApproved`] when it is not a started request,
+    /// [`Refusal::AlreadyUsed`] when it already completed,
+    /// [`Refusal::Degraded`] when the chain does not verify; as
+    /// [`Gate::complete`].
+    pub async fn complete_started(
+        &self,
+        request_id: &str,
+        outcome: Outcome,
+    ) -> Result<Event, GateError> {
+        let refused = |refusal| GateError::Refused {
+            request_id: request_id.to_owned(),
+            refusal,
+        };
+        let watch = self.check_chain().await.map_err(refused)?;
+        let request = match watch.ledger.lookup(request_id) {
+            Lookup::Open(r) if r.started.is_some() => r.clone(),
+            Lookup::Open(r) => {
+                return Err(refused(Refusal::NotApproved {
+                    approvals: r.approval_count(),
+                    required: r.required,
+                }));
+            }
+            Lookup::Unknown | Lookup::Closed(Closed::Denied) => {
+                return Err(refused(Refusal::UnknownRequest));
+            }
+            Lookup::Closed(Closed::Completed) => return Err(refused(Refusal::AlreadyUsed)),
+        };
+        drop(watch);
+        self.record_completion(
+            &request.request_id,
+            &request.session,
+            &request.controls,
+            None,
+            &request.digest,
+            outcome,
+        )
+        .await
+    }
+
     /// Records `execution.completed` for a permit.
     ///
     /// # Errors
     /// [`GateError::Store`] when it cannot be recorded (the gate then
     /// degrades; the chain shows the execution started and never completed).
     pub async fn complete(&self, permit: Permit, outcome: Outcome) -> Result<Event, GateError> {
-        let span = super::trace::span(
-            "complete",
-            permit.action().tool(),
-            Some(&permit.request_id),
+        self.record_completion(
+            &permit.request_id,
+            &permit.session,
+            &permit.controls,
+            Some(permit.action().tool()),
             &permit.digest(),
-        );
+            outcome,
+        )
+        .await
+    }
+
+    async fn record_completion(
+        &self,
+        request_id: &str,
+        session: &str,
+        controls: &[String],
+        tool: Option<&str>,
+        digest: &Digest,
+        outcome: Outcome,
+    ) -> Result<Event, GateError> {
+        let span = super::trace::span("complete", tool.unwrap_or(""), Some(request_id), digest);
         let result = async {
             let (error, error_bytes) = match outcome.error {
                 Some(text) if text.len() > MAX_RECORDED_BYTES => {
@@ -911,22 +1050,22 @@ impl Gate {
                 other => (other, None),
             };
             let body = CompletedBody {
-                request_id: permit.request_id.clone(),
+                request_id: request_id.to_owned(),
                 outcome: outcome.kind,
                 exit_code: outcome.exit_code,
                 result_digest: outcome.result_digest,
                 error,
                 error_bytes,
-                controls: permit.controls.clone(),
+                controls: controls.to_vec(),
             };
             let draft = self
                 .draft(
-                    &permit.session,
+                    session,
                     EventKind::ExecutionCompleted,
                     self.system_actor(),
                     to_body(&body),
                 )
-                .with_once(format!("execution.completed:{}", permit.request_id));
+                .with_once(format!("execution.completed:{request_id}"));
             let mut events = self.append(vec![draft]).await?;
             events.pop().ok_or_else(no_event)
         }
