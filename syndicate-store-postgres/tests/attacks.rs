@@ -48,11 +48,23 @@ impl Fixture for Database {
                     .map(|r| r.rows_affected())
             }
             RawEdit::DeleteRow { seq } => {
-                sqlx::query("DELETE FROM events WHERE chain = 'attacks' AND seq = $1")
-                    .bind(i64::try_from(seq).expect("seq"))
-                    .execute(&mut conn)
-                    .await
-                    .map(|r| r.rows_affected())
+                let deleted =
+                    sqlx::query("DELETE FROM events WHERE chain = 'attacks' AND seq = $1")
+                        .bind(i64::try_from(seq).expect("seq"))
+                        .execute(&mut conn)
+                        .await
+                        .map(|r| r.rows_affected());
+                // Whoever deletes the last row also moves the head row back,
+                // so the next append fills the gap.
+                sqlx::raw_sql(
+                    "UPDATE heads SET seq = e.seq, hash = e.hash, at = e.at \
+                     FROM (SELECT seq, hash, at FROM events WHERE chain = 'attacks' \
+                           ORDER BY seq DESC LIMIT 1) e WHERE heads.chain = 'attacks'",
+                )
+                .execute(&mut conn)
+                .await
+                .expect("move the head row");
+                deleted
             }
             RawEdit::AddSchemaObject => sqlx::raw_sql(
                 "CREATE FUNCTION foreign_swallow() RETURNS trigger LANGUAGE plpgsql \

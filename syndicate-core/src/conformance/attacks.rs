@@ -118,6 +118,8 @@ pub const ATTACKS: &[&str] = &[
     "hostile_input_is_refused_without_degrading",
     "revocation_racing_a_start_loses_cleanly",
     "foreign_schema_object_is_refused_on_open",
+    "chain_cut_short_under_a_running_gate_degrades_it",
+    "chain_cut_and_written_again_under_a_running_gate_degrades_it",
     "tamper_flipped_byte_fails_the_hash",
     "tamper_edited_columns_fail_the_column_check",
     "tamper_deleted_row_fails_the_sequence",
@@ -144,7 +146,9 @@ macro_rules! attack_tests {
                 edited_columns_never_move_an_approval,
                 hostile_input_is_refused_without_degrading,
                 revocation_racing_a_start_loses_cleanly,
-                foreign_schema_object_is_refused_on_open
+                foreign_schema_object_is_refused_on_open,
+                chain_cut_short_under_a_running_gate_degrades_it,
+                chain_cut_and_written_again_under_a_running_gate_degrades_it
             );
             $crate::__tamper_test!(
                 $make,
@@ -486,4 +490,54 @@ pub async fn foreign_schema_object_is_refused_on_open(fixture: &dyn Fixture) {
         result.is_err(),
         "a storage with a foreign schema object must be refused on open"
     );
+}
+
+/// The chain's tail deleted under a running gate (here the denial of a
+/// request, so a fresh reader would see it approved): the gate's next verb
+/// sees the chain end before the head it verified, refuses and degrades.
+pub async fn chain_cut_short_under_a_running_gate_degrades_it(fixture: &dyn Fixture) {
+    let store = fixture.open().await.expect("open");
+    let gate = gate(store.clone()).await;
+    let kept = approved(&gate, 1).await;
+    let revoked = approved(&gate, 2).await;
+    gate.deny(&revoked, &bob(), "revoked").await.expect("deny");
+    let head = store.head().await.expect("head").expect("a head");
+    fixture.tamper(RawEdit::DeleteRow { seq: head.seq }).await;
+    let result = gate.authorize(&kept, &deploy(1)).await;
+    assert_no_permit("a permit on a chain cut short", &result);
+    let reason = gate.degraded().expect("the gate degrades");
+    assert!(reason.contains("cut short"), "{reason}");
+    assert_no_permit(
+        "the revoked request",
+        &gate.authorize(&revoked, &deploy(2)).await,
+    );
+}
+
+/// The gate's last event (a denial) deleted and another event appended in
+/// its place through another handle, so the chain links up again: the
+/// gate's next verb sees that the event at that seq is not the one it
+/// appended, refuses and degrades.
+pub async fn chain_cut_and_written_again_under_a_running_gate_degrades_it(fixture: &dyn Fixture) {
+    let store = fixture.open().await.expect("open");
+    let gate = gate(store.clone()).await;
+    let kept = approved(&gate, 1).await;
+    let revoked = approved(&gate, 2).await;
+    let denial = gate.deny(&revoked, &bob(), "revoked").await.expect("deny");
+    fixture.tamper(RawEdit::DeleteRow { seq: denial.seq }).await;
+    let other = fixture.open().await.expect("another handle");
+    let filler = crate::event::EventDraft::new(
+        "s",
+        EventKind::Annotation,
+        bob(),
+        json!({ "note": "in the denial's place" }),
+    );
+    let written = other.append(&[filler]).await.expect("append");
+    assert_eq!(
+        written[0].seq, denial.seq,
+        "the filler takes the denial's seq"
+    );
+    let result = gate.authorize(&kept, &deploy(1)).await;
+    assert_no_permit("a permit on a chain written again", &result);
+    let reason = gate.degraded().expect("the gate degrades");
+    assert!(reason.contains("as this gate appended it"), "{reason}");
 }

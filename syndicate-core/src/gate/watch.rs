@@ -20,6 +20,9 @@ pub(super) struct Cursor {
     pub(super) chain_degraded: Option<String>,
     /// Degraded but not recorded (the store could not be written).
     pub(super) local_degraded: Option<String>,
+    /// The latest event this gate appended (seq and hash): a chain that
+    /// no longer holds it was cut short or rewritten.
+    pub(super) appended: Option<(u64, Digest)>,
 }
 
 impl Cursor {
@@ -94,7 +97,15 @@ impl Gate {
     /// gate (a gate that cannot record does not execute).
     pub(super) async fn append(&self, drafts: Vec<EventDraft>) -> Result<Vec<Event>, StoreError> {
         match self.store.append(&drafts).await {
-            Ok(events) => Ok(events),
+            Ok(events) => {
+                if let Some(last) = events.last() {
+                    let mut cursor = self.lock();
+                    if cursor.appended.is_none_or(|(seq, _)| seq < last.seq) {
+                        cursor.appended = Some((last.seq, last.hash));
+                    }
+                }
+                Ok(events)
+            }
             Err(e @ (StoreError::InvalidDraft(_) | StoreError::AlreadyUsed { .. })) => Err(e),
             Err(e) => {
                 self.degrade(format!("append failed: {e}")).await;
@@ -136,8 +147,25 @@ impl Gate {
         };
         let mut mark = None;
         let mut breach = None;
+        let appended = self.lock().appended;
+        let mut replaced = None;
         let ledger = &mut watch.ledger;
         let end = crate::scan::scan_verified(self.store.as_ref(), verifier, None, |event| {
+            if let Some((seq, hash)) = appended
+                && event.seq == seq
+                && event.hash != hash
+                && replaced.is_none()
+            {
+                replaced = Some(Violation {
+                    seq,
+                    check: crate::verify::Check::Head,
+                    expected: format!("event {seq} as this gate appended it (hash {hash})"),
+                    found: format!(
+                        "hash {}: the chain was cut short or rolled back and written again",
+                        event.hash
+                    ),
+                });
+            }
             for finding in ledger.apply(event) {
                 if breach.is_none() && is_breach(event, &finding) {
                     breach = Some(format!(
@@ -161,14 +189,58 @@ impl Gate {
             }
         })
         .await?;
-        if let Some(head) = end.head() {
+        let new_head = end.head();
+        let mut violation = end.violation.or(replaced);
+        if let Some(head) = new_head {
             watch.verified = Some(head);
+        }
+        // A chain cut short or rolled back below what this gate verified,
+        // or below the last event it appended, reads as "nothing new" and
+        // would pass unseen: the chain must still reach both.
+        let reached = watch.verified.as_ref().map(|h| h.seq);
+        if violation.is_none()
+            && let Some(verified) = &watch.verified
+            && (new_head.is_none() || appended.is_some_and(|(seq, _)| Some(seq) > reached))
+        {
+            violation = self.check_not_cut(verified, appended).await?;
         }
         Ok(Pass {
             mark,
-            violation: end.violation,
+            violation,
             breach,
         })
+    }
+
+    /// Whether the store's head is still the head this gate verified last;
+    /// a violation naming it when the chain was cut short or rewritten.
+    async fn check_not_cut(
+        &self,
+        verified: &Head,
+        appended: Option<(u64, Digest)>,
+    ) -> Result<Option<Violation>, StoreError> {
+        let head = self.store.head().await?;
+        let must_reach = appended.map_or(verified.seq, |(seq, _)| seq.max(verified.seq));
+        let found = match &head {
+            // At the verified head: nothing was cut, unless this gate
+            // appended past it.
+            Some(h) if h.seq == verified.seq && h.hash == verified.hash && h.seq >= must_reach => {
+                return Ok(None);
+            }
+            // Appended since the scan looked: the next pass verifies it
+            // (its link to the verified head included).
+            Some(h) if h.seq > verified.seq && h.seq >= must_reach => return Ok(None),
+            Some(h) => format!("head seq {} hash {}", h.seq, h.hash),
+            None => "an empty chain".to_owned(),
+        };
+        Ok(Some(Violation {
+            seq: head.map_or(0, |h| (h.seq + 1).min(must_reach)),
+            check: crate::verify::Check::Head,
+            expected: format!(
+                "a chain reaching seq {must_reach} (verified up to seq {} hash {})",
+                verified.seq, verified.hash
+            ),
+            found: format!("{found}: the chain was cut short or rolled back"),
+        }))
     }
 
     /// A full pass from the first event into a fresh ledger.
