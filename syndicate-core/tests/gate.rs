@@ -744,3 +744,52 @@ async fn an_oversized_call_id_is_refused_without_recording_or_degrading() -> Res
     gate.authorize_call(&p.request_id, &action, &fits).await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_gate_with_a_checkpointer_publishes_signed_checkpoints_as_it_appends() -> Result {
+    use syndicate_core::checkpoint::{self, Trust};
+    use syndicate_core::checkpointer::{Checkpointer, DirectorySink};
+    use syndicate_core::keys::SigningKey;
+
+    let store = store();
+    let dir = tempfile::tempdir()?;
+    let key = SigningKey::from_seed("log.example/gate-test", &[7; 32])?;
+    let trust = Trust::log(key.verifier().clone());
+    let checkpointer = Checkpointer::new(
+        store.chain().clone(),
+        key,
+        "log.example/gate-test",
+        Box::new(DirectorySink::new(dir.path())),
+    )
+    .every_events(4);
+    let config = GateConfig {
+        checkpointer: Some(Arc::new(tokio::sync::Mutex::new(checkpointer))),
+        ..GateConfig::default()
+    };
+    let gate = Gate::open(store.clone(), policy(), config).await?;
+    let action = Action::new("fs.read", json!({"path": "/etc/hosts"}))?;
+    for _ in 0..3 {
+        let p = gate
+            .propose("s1", &agent(), &action, &ProposalContext::default())
+            .await?;
+        let permit = gate.authorize(&p.request_id, &action).await?;
+        gate.complete(permit, Outcome::succeeded()).await?;
+    }
+    let latest = std::fs::read_to_string(dir.path().join("latest.checkpoint"))?;
+    let opened = checkpoint::open(&latest, &trust)?;
+    let size = opened.checkpoint().size;
+    let events = store.read(0, 10_000).await?.len() as u64;
+    assert!(
+        size + 4 > events && size >= 4,
+        "the latest checkpoint ({size}) is within 4 events of the head ({events})"
+    );
+    let matches = syndicate_core::tree::check_against_checkpoint(
+        store.as_ref(),
+        size,
+        &opened.checkpoint().root,
+    )
+    .await?;
+    assert!(matches.is_ok(), "{matches:?}");
+    assert!(dir.path().join(format!("{size}.checkpoint")).exists());
+    Ok(())
+}

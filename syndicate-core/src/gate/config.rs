@@ -30,6 +30,13 @@ pub struct GateConfig {
     /// differs (cut short, rolled back or rewritten), degrades the gate,
     /// recorded where possible, with the reason naming the checkpoint.
     pub checkpoints: Vec<crate::checkpoint::Checkpoint>,
+    /// Checkpoints the chain as it grows: after each of the gate's appends
+    /// the checkpointer is polled (skipped while another verb polls it), so
+    /// it signs and publishes the verified head every N events or T seconds
+    /// as it was built to. A failed poll is logged and retried at the next
+    /// append; it never refuses the verb (the gate's own verification
+    /// decides). `None` by default.
+    pub checkpointer: Option<Arc<tokio::sync::Mutex<crate::checkpointer::Checkpointer>>>,
 }
 
 impl Default for GateConfig {
@@ -40,6 +47,7 @@ impl Default for GateConfig {
             session: "gate".into(),
             operator: "gate".into(),
             checkpoints: Vec::new(),
+            checkpointer: None,
         }
     }
 }
@@ -51,6 +59,7 @@ impl fmt::Debug for GateConfig {
             .field("session", &self.session)
             .field("operator", &self.operator)
             .field("checkpoints", &self.checkpoints)
+            .field("checkpointer", &self.checkpointer.is_some())
             .finish_non_exhaustive()
     }
 }

@@ -104,12 +104,32 @@ impl Gate {
                         cursor.appended = Some((last.seq, last.hash));
                     }
                 }
+                self.poll_checkpointer().await;
                 Ok(events)
             }
             Err(e @ (StoreError::InvalidDraft(_) | StoreError::AlreadyUsed { .. })) => Err(e),
             Err(e) => {
                 self.degrade(format!("append failed: {e}")).await;
                 Err(e)
+            }
+        }
+    }
+
+    /// Polls the configured checkpointer, unless another verb is polling it.
+    async fn poll_checkpointer(&self) {
+        let Some(checkpointer) = &self.config.checkpointer else {
+            return;
+        };
+        let Ok(mut checkpointer) = checkpointer.try_lock() else {
+            return;
+        };
+        match checkpointer.poll(self.store.as_ref()).await {
+            Ok(Some(checkpoint)) => {
+                tracing::info!(size = checkpoint.size, "checkpoint published");
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "checkpoint not published; retried at the next append")
             }
         }
     }
