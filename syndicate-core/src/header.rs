@@ -266,25 +266,11 @@ impl<'a> Reader<'a> {
 /// limits), so that any byte string is accepted here exactly when a serde
 /// reader finds a canonical envelope in it.
 pub(crate) fn read_header(bytes: &[u8]) -> Result<Header<'_>> {
-    match crate::jcs::canonicalize_with(bytes, &crate::seal::EVENT_LIMITS) {
-        Ok(canonical) if canonical == bytes => {}
-        Ok(canonical) => {
-            let offset = canonical
-                .iter()
-                .zip(bytes)
-                .position(|(a, b)| a != b)
-                .unwrap_or(canonical.len().min(bytes.len()));
-            return Err(HeaderError {
-                offset,
-                expected: "the canonical RFC 8785 form",
-            });
-        }
-        Err(e) => {
-            return Err(HeaderError {
-                offset: e.offset().unwrap_or(0),
-                expected: "strict JSON",
-            });
-        }
+    if let Err(e) = crate::jcs::check_canonical(bytes, &crate::seal::EVENT_LIMITS) {
+        return Err(HeaderError {
+            offset: e.offset(),
+            expected: e.expected(),
+        });
     }
     let mut r = Reader { bytes, pos: 0 };
     r.literal("{")?;

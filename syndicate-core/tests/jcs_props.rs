@@ -468,3 +468,195 @@ proptest! {
         prop_assert_eq!(direct, via_value, "{}", text);
     }
 }
+
+/// One byte of `bytes` replaced, inserted or removed, from an alphabet that
+/// reaches every decision of the canonical form.
+fn mutated(bytes: &[u8], at: usize, op: u8, with: u8) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"[]{}\":,\\udf0e1-.+E aA9\x01\xc3\xa9\xee\xf0";
+    let mut out = bytes.to_vec();
+    let at = at % (out.len() + 1);
+    let b = ALPHABET[usize::from(with) % ALPHABET.len()];
+    match op % 3 {
+        0 if at < out.len() => out[at] = b,
+        1 if at < out.len() => {
+            out.remove(at);
+        }
+        _ => out.insert(at, b),
+    }
+    out
+}
+
+fn is_own_canonical_form(bytes: &[u8]) -> bool {
+    jcs::canonicalize(bytes).is_ok_and(|c| c == bytes)
+}
+
+/// Writes `value` canonically except at one decision, the `target`-th: a
+/// member order swapped or a member repeated, one character escaped in
+/// another form, one number spelled otherwise.
+fn write_near(value: &Value, target: usize, seen: &mut usize, rng: &mut Rng, out: &mut String) {
+    let mut deviate = || {
+        *seen += 1;
+        *seen == target
+    };
+    match value {
+        Value::Number(n) if deviate() => write_loose_number(n, rng, out),
+        Value::String(s) => write_near_string(s, target, seen, rng, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_near(item, target, seen, rng, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            let mut members: Vec<(&String, &Value)> = map.iter().collect();
+            members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+            if deviate() && !members.is_empty() {
+                if members.len() > 1 && rng.below(2) == 0 {
+                    let i = rng.below(members.len() - 1);
+                    members.swap(i, i + 1);
+                } else {
+                    let i = rng.below(members.len());
+                    members.insert(i, members[i]);
+                }
+            }
+            out.push('{');
+            for (i, (key, item)) in members.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_near_string(key, target, seen, rng, out);
+                out.push(':');
+                write_near(item, target, seen, rng, out);
+            }
+            out.push('}');
+        }
+        other => out.push_str(std::str::from_utf8(&canonical(other)).unwrap()),
+    }
+}
+
+fn write_near_string(s: &str, target: usize, seen: &mut usize, rng: &mut Rng, out: &mut String) {
+    let mut canonical_form = String::new();
+    out.push('"');
+    for c in s.chars() {
+        *seen += 1;
+        if *seen == target {
+            let mut units = [0u16; 2];
+            match rng.below(3) {
+                0 if c == '/' => out.push_str("\\/"),
+                0 | 1 => {
+                    for unit in c.encode_utf16(&mut units) {
+                        out.push_str(&format!("\\u{unit:04x}"));
+                    }
+                }
+                _ => {
+                    for unit in c.encode_utf16(&mut units) {
+                        out.push_str(&format!("\\u{unit:04X}"));
+                    }
+                }
+            }
+            continue;
+        }
+        canonical_form.clear();
+        reference_string(&c.to_string(), &mut canonical_form);
+        out.push_str(&canonical_form[1..canonical_form.len() - 1]);
+    }
+    out.push('"');
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// The one-pass check accepts exactly the texts that canonicalize to
+    /// themselves: canonical bytes, and every one-byte mutation of them.
+    #[test]
+    fn check_canonical_agrees_with_canonicalize_on_mutated_canonical_bytes(
+        value in any_value(),
+        at in any::<usize>(),
+        op in any::<u8>(),
+        with in any::<u8>(),
+    ) {
+        let bytes = canonical(&value);
+        prop_assert!(jcs::check_canonical(&bytes, &jcs::Limits::DEFAULT).is_ok());
+        let changed = mutated(&bytes, at, op, with);
+        prop_assert_eq!(
+            jcs::check_canonical(&changed, &jcs::Limits::DEFAULT).is_ok(),
+            is_own_canonical_form(&changed),
+            "{:?}",
+            String::from_utf8_lossy(&changed)
+        );
+    }
+
+    #[test]
+    fn check_canonical_agrees_with_canonicalize_on_nearly_canonical_text(
+        value in any_value(),
+        target in 1usize..64,
+        seed in 1u64..,
+    ) {
+        let mut text = String::new();
+        write_near(&value, target, &mut 0, &mut Rng(seed), &mut text);
+        prop_assert_eq!(
+            jcs::check_canonical(text.as_bytes(), &jcs::Limits::DEFAULT).is_ok(),
+            is_own_canonical_form(text.as_bytes()),
+            "{}",
+            text
+        );
+    }
+
+    #[test]
+    fn check_canonical_agrees_with_canonicalize_on_loose_text(
+        value in any_value(),
+        seed in 1u64..,
+    ) {
+        let mut text = String::new();
+        write_loose(&value, &mut Rng(seed), &mut text);
+        prop_assert_eq!(
+            jcs::check_canonical(text.as_bytes(), &jcs::Limits::DEFAULT).is_ok(),
+            is_own_canonical_form(text.as_bytes()),
+            "{}",
+            text
+        );
+    }
+
+    #[test]
+    fn check_canonical_agrees_with_canonicalize_on_any_bytes(
+        bytes in proptest::collection::vec(
+            prop_oneof![
+                Just(b'['), Just(b']'), Just(b'{'), Just(b'}'), Just(b'"'), Just(b':'),
+                Just(b','), Just(b'\\'), Just(b'u'), Just(b'0'), Just(b'1'), Just(b'-'),
+                Just(b'e'), Just(b'.'), Just(b'a'), Just(b'b'), Just(0xc3), Just(0xa9),
+                Just(0xff), Just(0x01), Just(0xee), Just(0xf0),
+            ],
+            0..24,
+        )
+    ) {
+        prop_assert_eq!(
+            jcs::check_canonical(&bytes, &jcs::Limits::DEFAULT).is_ok(),
+            is_own_canonical_form(&bytes)
+        );
+    }
+}
+
+/// Every escape a string can hold, short or `\u` with any four hex digits
+/// of the first 0x100 code points in either case, alone and as a key: the
+/// check agrees with canonicalize on each.
+#[test]
+fn check_canonical_agrees_with_canonicalize_on_every_escape() {
+    let mut escapes: Vec<String> = (0x20u8..0x7f).map(|b| format!("\\{}", b as char)).collect();
+    for code in 0u32..0x100 {
+        escapes.push(format!("\\u{code:04x}"));
+        escapes.push(format!("\\u{code:04X}"));
+    }
+    for escape in &escapes {
+        for text in [format!("[\"a{escape}\"]"), format!("{{\"{escape}\":0}}")] {
+            assert_eq!(
+                jcs::check_canonical(text.as_bytes(), &jcs::Limits::DEFAULT).is_ok(),
+                is_own_canonical_form(text.as_bytes()),
+                "{text}"
+            );
+        }
+    }
+}

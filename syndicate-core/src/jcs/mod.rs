@@ -94,12 +94,14 @@
 
 use serde_json::Value;
 
+mod check;
 mod direct;
 mod error;
 mod number;
 mod parse;
 mod write;
 
+pub use check::{NotCanonical, check_canonical};
 pub use error::{CanonError, CanonErrorKind};
 pub use number::{format_number, write_number};
 
