@@ -206,19 +206,24 @@ impl Checker<'_> {
         self.pos += 1;
         let start = self.pos;
         loop {
-            let Some(b) = self.peek() else {
+            // Jump to the next quote or backslash; what lies between must
+            // hold no raw control character.
+            let rest = &self.bytes[self.pos..];
+            let Some(skip) = memchr::memchr2(b'"', b'\\', rest) else {
+                self.pos = self.bytes.len();
                 return self.fail("'\"'");
             };
-            match b {
-                b'"' => {
-                    let end = self.pos;
-                    self.pos += 1;
-                    return Ok((start, end));
-                }
-                b'\\' => self.escape()?,
-                0x00..=0x1f => return self.fail("an escaped control character"),
-                _ => self.pos += 1,
+            if let Some(control) = rest[..skip].iter().position(|&b| b < 0x20) {
+                self.pos += control;
+                return self.fail("an escaped control character");
             }
+            self.pos += skip;
+            if self.bytes[self.pos] == b'"' {
+                let end = self.pos;
+                self.pos += 1;
+                return Ok((start, end));
+            }
+            self.escape()?;
         }
     }
 
