@@ -119,6 +119,10 @@ impl<S: EventStore> EventStore for BatchingStore<S> {
         self.inner.chain()
     }
 
+    fn pages_reach_the_end(&self) -> bool {
+        self.inner.pages_reach_the_end()
+    }
+
     async fn append(&self, drafts: &[EventDraft]) -> Result<Vec<Event>, StoreError> {
         if drafts.is_empty() {
             return self.inner.append(drafts).await;

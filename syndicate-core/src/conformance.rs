@@ -242,7 +242,8 @@ pub async fn round_trip(store: &dyn EventStore) {
     assert_intact(store, 4).await;
 }
 
-/// `read` pages cover the chain in order, and reading past the head is empty.
+/// `read` pages cover the chain in order, and reading past the head is
+/// empty; a store whose pages reach the end returns full pages before it.
 pub async fn reads_in_pages(store: &dyn EventStore) {
     let drafts: Vec<_> = (0..25).map(|n| note("s", n)).collect();
     store.append(&drafts).await.expect("append");
@@ -263,6 +264,29 @@ pub async fn reads_in_pages(store: &dyn EventStore) {
         seqs(&store.read(20, 100).await.expect("read")),
         vec![20, 21, 22, 23, 24]
     );
+    // A store that says its pages reach the end never returns a short page
+    // before the end: scans trust a short page as the end.
+    if store.pages_reach_the_end() {
+        for from in [0u64, 3, 24] {
+            for limit in [1usize, 2, 7, 25, 26] {
+                let left = usize::try_from(25 - from).expect("small");
+                assert_eq!(
+                    store.read(from, limit).await.expect("read").len(),
+                    limit.min(left),
+                    "read({from}, {limit}) of a store whose pages reach the end"
+                );
+                assert_eq!(
+                    store
+                        .read_bounded(from, limit, usize::MAX)
+                        .await
+                        .expect("read")
+                        .len(),
+                    limit.min(left),
+                    "read_bounded({from}, {limit}) of a store whose pages reach the end"
+                );
+            }
+        }
+    }
 }
 
 /// A bounded read stops once the page holds the asked bytes (never below

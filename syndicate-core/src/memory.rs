@@ -82,6 +82,11 @@ impl EventStore for MemoryStore {
         &self.chain
     }
 
+    /// Every read returns all the events asked for that exist.
+    fn pages_reach_the_end(&self) -> bool {
+        true
+    }
+
     async fn append(&self, drafts: &[EventDraft]) -> Result<Vec<Event>, StoreError> {
         let mut state = self.lock();
         if let Some(key) = drafts

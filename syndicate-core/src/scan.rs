@@ -110,8 +110,8 @@ where
     let mut limit = VERIFY_PAGE;
     let mut page = read_clipped(store, verifier.next_seq(), limit, upto).await;
     loop {
-        let events = match page {
-            Ok(events) => events,
+        let (events, last_page) = match page {
+            Ok(read) => read,
             Err(StoreError::Corrupt { seq, reason, .. }) => {
                 return corrupt_row(store, verifier, seq, reason, visit).await;
             }
@@ -125,7 +125,13 @@ where
         };
         limit = next_limit(&events);
         let next_seq = last.seq.saturating_add(1);
-        let next = read_clipped(store, next_seq, limit, upto);
+        let next = async {
+            if last_page {
+                Ok((Vec::new(), true))
+            } else {
+                read_clipped(store, next_seq, limit, upto).await
+            }
+        };
         let ((checked, events, result), next) = join2(check_page(verifier, events), next).await;
         verifier = checked;
         let verified = usize::try_from(
@@ -147,22 +153,29 @@ where
     }
 }
 
-/// Reads a page, honouring the upper bound: events past `upto` are dropped.
+/// Reads a page, honouring the upper bound: events past `upto` are
+/// dropped. Also says whether this is the last page: the bound is reached,
+/// or the store says a short page is the end
+/// ([`EventStore::pages_reach_the_end`]) and this one is short in both
+/// count and bytes.
 async fn read_clipped<S: EventStore + ?Sized>(
     store: &S,
     from: u64,
     limit: usize,
     upto: Option<u64>,
-) -> Result<Vec<Event>, StoreError> {
+) -> Result<(Vec<Event>, bool), StoreError> {
     let limit = clip(limit, from, upto);
     if limit == 0 {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), true));
     }
     let mut events = store.read_bounded(from, limit, PAGE_BYTES).await?;
+    let bytes: usize = events.iter().map(|e| e.canonical.len()).sum();
+    let mut last = store.pages_reach_the_end() && events.len() < limit && bytes < PAGE_BYTES;
     if let Some(upto) = upto {
         events.retain(|e| e.seq <= upto);
+        last |= events.last().is_some_and(|e| e.seq >= upto);
     }
-    Ok(events)
+    Ok((events, last))
 }
 
 /// Verifies the readable rows before an unreadable one, then reports it.

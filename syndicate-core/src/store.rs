@@ -214,6 +214,16 @@ pub trait EventStore: Send + Sync + Debug {
     /// The chain this store reads and writes.
     fn chain(&self) -> &ChainId;
 
+    /// True when this store's reads never stop short: a page with fewer
+    /// events than asked for (and fewer canonical bytes than a bounded
+    /// read's `max_bytes`) means the chain ended there when it was read.
+    /// Scans then skip the read that would only confirm the end. The
+    /// default, `false`, is always safe; the conformance kit checks a
+    /// store that says `true`.
+    fn pages_reach_the_end(&self) -> bool {
+        false
+    }
+
     /// Seals and appends a batch atomically at the head of the chain and
     /// returns the sealed events.
     ///
@@ -310,6 +320,9 @@ macro_rules! forward_store {
         impl<T: EventStore + ?Sized> EventStore for $wrapper {
             fn chain(&self) -> &ChainId {
                 (**self).chain()
+            }
+            fn pages_reach_the_end(&self) -> bool {
+                (**self).pages_reach_the_end()
             }
             async fn append(&self, drafts: &[EventDraft]) -> Result<Vec<Event>, StoreError> {
                 (**self).append(drafts).await

@@ -355,6 +355,11 @@ impl EventStore for PostgresStore {
         &self.chain
     }
 
+    /// A read returns every row asked for that exists (or stops at the byte bound).
+    fn pages_reach_the_end(&self) -> bool {
+        true
+    }
+
     async fn append(&self, drafts: &[EventDraft]) -> Result<Vec<Event>, StoreError> {
         if drafts.is_empty() {
             return Ok(Vec::new());

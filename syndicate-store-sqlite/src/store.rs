@@ -245,6 +245,11 @@ impl EventStore for SqliteStore {
         &self.chain
     }
 
+    /// A read returns every row asked for that exists (or stops at the byte bound).
+    fn pages_reach_the_end(&self) -> bool {
+        true
+    }
+
     async fn append(&self, drafts: &[EventDraft]) -> Result<Vec<Event>, StoreError> {
         let Some((writer, guard)) = &self.writer else {
             return Err(path_error(SqliteError::OpenedReadOnly(self.path.clone())));
