@@ -450,7 +450,7 @@ async fn sample_is_reproducible_by_seed_and_follows_the_documented_rule() -> Res
     let url = format!("sqlite://{}", db.display());
     let gate = Gate::open(
         fixture::store(&db).await?,
-        Arc::new(RulePolicy::from_toml(fixture::POLICY)?),
+        Arc::new(RulePolicy::from_toml(&fixture::policy())?),
         GateConfig::default(),
     )
     .await?;
@@ -903,5 +903,266 @@ async fn checks_name_changes_that_ran_without_the_evidence_their_rule_requires()
     );
     assert_eq!(missing("rolled_back").len(), 2, "{findings:#?}");
     assert_eq!(findings.len(), 3, "{findings:#?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn approvals_show_whether_signed_by_which_key_and_whether_it_verifies() -> Result {
+    use syndicate_core::decision::Decision;
+    use syndicate_core::keys::SigningKey;
+    use syndicate_core::{Actor, EventDraft, EventKind, EventStoreExt};
+    let f = Fixture::build().await?;
+    let bob = fixture::bob_key();
+    let carol = fixture::carol_key();
+    let doc = changes_json(&f, &[])?;
+    assert_eq!(doc["signatures_judged_by"], "policy");
+    let approval = |doc: &Value, name: &str| change(doc, f.id(name))["approvals"][0].clone();
+    // Signed by a key the policy in force declares for the approver.
+    let a = approval(&doc, "deployed");
+    assert_eq!(a["signature"], "verified", "{a:#}");
+    assert_eq!(a["key_id"], bob.key_id().to_string());
+    assert_eq!(a["signature_detail"], Value::Null);
+    assert_eq!(
+        approval(&doc, "rolled_back")["key_id"],
+        carol.key_id().to_string()
+    );
+    // A rule's approval carries no signature.
+    let a = approval(&doc, "failed");
+    assert_eq!(
+        (&a["signature"], &a["key_id"]),
+        (&Value::from("unsigned"), &Value::Null)
+    );
+    let csv_text = changes(&f, &["--format", "csv"]);
+    assert!(
+        csv_text.contains(&format!("[signed {}, verified]", bob.key_id())),
+        "{csv_text}"
+    );
+
+    // Judged by an auditor who trusts only carol's key: bob's signatures
+    // are no longer good, carol's still are.
+    let carol_pub = carol.verifier().to_string();
+    let doc = changes_json(&f, &["--trusted-keys", &carol_pub])?;
+    assert_eq!(doc["signatures_judged_by"], "trusted_keys");
+    let a = approval(&doc, "deployed");
+    assert_eq!(a["signature"], "invalid", "{a:#}");
+    assert_eq!(a["key_id"], bob.key_id().to_string());
+    assert!(
+        json_text(&a["signature_detail"]).contains("bob@example.com"),
+        "{a:#}"
+    );
+    assert_eq!(approval(&doc, "rolled_back")["signature"], "verified");
+    let table = changes(&f, &["--trusted-keys", &carol_pub]);
+    assert!(
+        table.contains(&format!("bob@example.com (INVALID {})", bob.key_id())),
+        "{table}"
+    );
+
+    // An approval written straight into the store, signed by another key
+    // that calls itself bob: not a key the policy declares.
+    let mallory = SigningKey::from_seed("bob@example.com", &[9; 32])?;
+    let pending = f.id("pending").to_owned();
+    let digest = change(&changes_json(&f, &[])?, &pending)["action_digest"]
+        .as_str()
+        .expect("digest")
+        .parse::<Digest>()?;
+    let forged = fixture::decide(&mallory, &pending, digest, Decision::Approve);
+    let store = fixture::store(&f.db).await?;
+    store
+        .append_one(
+            EventDraft::new(
+                "s-pending",
+                EventKind::ActionApproved,
+                Actor::human("bob@example.com"),
+                serde_json::json!({
+                    "request_id": pending, "action_digest": digest,
+                    "approver": "bob@example.com", "method": "human", "signed": forged
+                }),
+            )
+            .with_once(format!("approval:{pending}:bob@example.com")),
+        )
+        .await?;
+    drop(store);
+    let doc = changes_json(&f, &[])?;
+    let a = approval(&doc, "pending");
+    assert_eq!(a["signature"], "invalid", "{a:#}");
+    assert_eq!(a["key_id"], mallory.key_id().to_string());
+    assert!(
+        json_text(&a["signature_detail"]).contains("no trusted key"),
+        "{a:#}"
+    );
+    // It does not count: the change is still pending.
+    assert_eq!(change(&doc, &pending)["outcome"], "pending");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn table_columns_line_up() -> Result {
+    let f = Fixture::build().await?;
+    let table = changes(&f, &[]);
+    let lines: Vec<Vec<char>> = table.lines().map(|l| l.chars().collect()).collect();
+    let header: String = lines[0].iter().collect();
+    let starts: Vec<usize> = [
+        "PROPOSED",
+        "REQUESTER",
+        "TOOL",
+        "APPROVERS",
+        "OUTCOME",
+        "SEQ",
+    ]
+    .iter()
+    .map(|name| {
+        header
+            .find(&format!("  {name}"))
+            .map(|i| header[..i + 2].chars().count())
+            .unwrap_or_else(|| panic!("{name} in {header}"))
+    })
+    .collect();
+    assert_eq!(lines.len(), 10, "{table}");
+    for line in &lines[1..] {
+        for &start in &starts {
+            let text: String = line.iter().collect();
+            assert!(
+                line.len() > start && line[start - 2..start] == [' ', ' '] && line[start] != ' '
+                    || line.get(start).is_none_or(|c| *c == ' '),
+                "column at {start} out of line in:\n{text}\n{table}"
+            );
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signed_reports_verify_and_a_changed_byte_or_another_key_is_refused() -> Result {
+    let f = Fixture::build().await?;
+    let dir = f.dir.path();
+    let key = dir.join("log.key");
+    let key_path = key.to_str().expect("path");
+    let log_pub = ok(&[
+        "key",
+        "new",
+        "--id",
+        "audit.example.com/prod",
+        "--out",
+        key_path,
+    ])
+    .trim()
+    .to_owned();
+    let other_pub = ok(&[
+        "key",
+        "new",
+        "--id",
+        "audit.example.com/prod",
+        "--out",
+        dir.join("other.key").to_str().expect("path"),
+    ])
+    .trim()
+    .to_owned();
+    let report = dir.join("changes.md");
+    let report_path = report.to_str().expect("path");
+    let out = changes(
+        &f,
+        &[
+            "--format",
+            "md",
+            "--out",
+            report_path,
+            "--sign-key",
+            key_path,
+        ],
+    );
+    assert_eq!(out, "", "the report went to the file");
+    let md = std::fs::read_to_string(&report)?;
+    // The integrity verdict and the head hash stay at the top.
+    assert!(
+        md.starts_with("# Changes on chain `prod`\n\n**Integrity: INTACT**"),
+        "{md}"
+    );
+    assert!(
+        md.lines().nth(2).expect("line 3").contains("head hash `"),
+        "{md}"
+    );
+    let sig = std::fs::read_to_string(dir.join("changes.md.sig"))?;
+    assert!(
+        sig.starts_with("syndicate-report-signature/v1\nsha256 "),
+        "{sig}"
+    );
+    // The same bytes as printing it.
+    assert_eq!(md, changes(&f, &["--format", "md"]));
+
+    let verify = |report: &str, key: &str| {
+        syndicate(&[
+            "audit",
+            "verify-report",
+            report,
+            "--signature",
+            dir.join("changes.md.sig").to_str().expect("path"),
+            "--key",
+            key,
+        ])
+    };
+    let out = verify(report_path, &log_pub);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).starts_with("verified: "), "{}", text(&out));
+
+    // One byte changed.
+    let mut bytes = md.clone().into_bytes();
+    let at = md.find("succeeded").expect("an outcome");
+    bytes[at] = b'S';
+    let changed = dir.join("changed.md");
+    std::fs::write(&changed, &bytes)?;
+    let out = verify(changed.to_str().expect("path"), &log_pub);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("the report was changed"),
+        "{}",
+        text(&out)
+    );
+    // Another key of the same name.
+    let out = verify(report_path, &other_pub);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("does not verify"), "{}", text(&out));
+    // A signature altered.
+    let forged = dir.join("forged.sig");
+    std::fs::write(&forged, sig.replace("size ", "size 1"))?;
+    let out = syndicate(&[
+        "audit",
+        "verify-report",
+        report_path,
+        "--signature",
+        forged.to_str().expect("path"),
+        "--key",
+        &log_pub,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+
+    // `audit report` signs the same way; the default signature is `<out>.sig`.
+    let summary = dir.join("report.json");
+    let mut args = vec!["audit", "report", "--format", "json"];
+    args.extend(f.store_args());
+    args.extend([
+        "--out",
+        summary.to_str().expect("path"),
+        "--sign-key",
+        key_path,
+    ]);
+    ok(&args);
+    let out = syndicate(&[
+        "audit",
+        "verify-report",
+        summary.to_str().expect("path"),
+        "--key",
+        &log_pub,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // Signing with no place for the signature is refused before any work.
+    let out = syndicate(&[
+        "audit",
+        "changes",
+        "--store",
+        &f.url,
+        "--sign-key",
+        key_path,
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! for byte, and read parts of it.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Write};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -21,9 +21,6 @@ use super::checkpoint::PrefixRoot;
 use crate::exit::{CommandResult, Failure};
 use crate::store_url::{Access, StoreUrl, open};
 use syndicate_core::tree::VerifiedTree;
-
-/// Events between two progress lines.
-const PROGRESS_EVERY: u64 = 10_000;
 
 /// Read the audit trail.
 #[derive(Debug, Subcommand)]
@@ -51,6 +48,10 @@ pub enum AuditCommand {
     /// Verify a receipt with no store and tell the request's story. Exit 1
     /// when it does not verify.
     VerifyReceipt(super::checkpoint::VerifyReceiptArgs),
+    /// Check a report's detached signature (`--sign-key` of `audit changes`
+    /// or `audit report`): exit 0 when it verifies with the key given and
+    /// covers exactly the report's bytes, 1 when not.
+    VerifyReport(super::signed_report::VerifyReportArgs),
     /// Evidence for auditors: changes, replay, commits, checks.
     #[command(flatten)]
     Evidence(super::evidence::AuditEvidence),
@@ -178,6 +179,9 @@ pub fn run(command: &AuditCommand) -> CommandResult {
     if let AuditCommand::VerifyReceipt(args) = command {
         return super::checkpoint::verify_receipt(args);
     }
+    if let AuditCommand::VerifyReport(args) = command {
+        return super::signed_report::verify_report(args);
+    }
     runtime.block_on(async {
         match command {
             AuditCommand::Verify(args) => verify(args).await,
@@ -189,7 +193,9 @@ pub fn run(command: &AuditCommand) -> CommandResult {
             AuditCommand::Export(args) => export(args).await,
             AuditCommand::Query(args) => query(args).await,
             AuditCommand::Report(args) => super::report::run(args).await,
-            AuditCommand::Evidence(_) | AuditCommand::VerifyReceipt(_) => Ok(()),
+            AuditCommand::Evidence(_)
+            | AuditCommand::VerifyReceipt(_)
+            | AuditCommand::VerifyReport(_) => Ok(()),
         }
     })
 }
@@ -277,12 +283,12 @@ async fn verify_url(
         Err(StoreError::Corrupt { .. }) => None,
         Err(e) => return Err(Failure::usage(format!("cannot read {url}: {e}"))),
     };
-    let progress = Progress::new();
+    let progress = Progress::events(upto.map_or(0, |s| s + 1), "verifying");
     let verifier = Verifier::new(store.chain().clone());
     let end = scan_verified(store.as_ref(), verifier, upto, |event| {
         story.check(event);
         prefix.see(event);
-        progress.add(1);
+        progress.add(1, 0);
     })
     .await
     .map_err(|e| Failure::usage(format!("cannot read {url}: {e}")))?;
@@ -340,10 +346,11 @@ fn verify_jsonl(
 ) -> Result<(Option<ChainId>, Report, StoryReport), Failure> {
     let file = File::open(path)
         .map_err(|e| Failure::usage(format!("cannot open {}: {e}", path.display())))?;
+    let len = file.metadata().map_or(0, |m| m.len());
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut verifier = chain.clone().map(Verifier::new);
     let mut chain = chain;
-    let progress = Progress::new();
+    let progress = Progress::file_bytes(len, "verifying");
     let mut line = Vec::new();
     let mut number = 0u64;
     loop {
@@ -385,7 +392,7 @@ fn verify_jsonl(
         }
         story.check(&event);
         prefix.see(&event);
-        progress.add(1);
+        progress.add(1, n as u64);
     }
     Ok(finish(chain, verifier, None, &progress, &story))
 }
@@ -478,7 +485,7 @@ async fn export(args: &ExportArgs) -> CommandResult {
         None => (None, Box::new(std::io::stdout().lock())),
     };
     let mut sink = BufWriter::with_capacity(1 << 20, sink);
-    let progress = Progress::new();
+    let progress = Progress::events(head.as_ref().map_or(0, |h| h.seq + 1), "exporting");
     let result: CommandResult = async {
         let Some(head) = head else { return Ok(()) };
         let mut next = 0;
@@ -500,7 +507,7 @@ async fn export(args: &ExportArgs) -> CommandResult {
                 sink.write_all(&event.canonical).map_err(write_error)?;
                 sink.write_all(b"\n").map_err(write_error)?;
             }
-            progress.add(page.len() as u64);
+            progress.add(page.len() as u64, 0);
         }
         sink.flush().map_err(write_error)
     }
@@ -598,26 +605,36 @@ async fn query(args: &QueryArgs) -> CommandResult {
         .map_err(|e| Failure::usage(format!("cannot write standard output: {e}")))
 }
 
-/// A progress count on standard error, shown only when it is a terminal.
+/// A count of events, with a progress bar on standard error when it is a
+/// terminal and the run is long (`crate::progress`).
 struct Progress {
     count: AtomicU64,
-    shown: bool,
+    bar: indicatif::ProgressBar,
+    /// Whether the bar counts bytes (a JSONL file) rather than events.
+    bytes: bool,
 }
 
 impl Progress {
-    fn new() -> Self {
+    fn events(len: u64, message: &'static str) -> Self {
         Progress {
             count: AtomicU64::new(0),
-            shown: std::io::stderr().is_terminal(),
+            bar: crate::progress::bar(len, message),
+            bytes: false,
         }
     }
 
-    fn add(&self, n: u64) {
-        let before = self.count.fetch_add(n, Ordering::Relaxed);
-        let after = before + n;
-        if self.shown && before / PROGRESS_EVERY != after / PROGRESS_EVERY {
-            eprint!("\r{after} events...");
+    fn file_bytes(len: u64, message: &'static str) -> Self {
+        Progress {
+            count: AtomicU64::new(0),
+            bar: crate::progress::bytes(len, message),
+            bytes: true,
         }
+    }
+
+    /// Counts `n` events of `bytes` bytes.
+    fn add(&self, n: u64, bytes: u64) {
+        self.count.fetch_add(n, Ordering::Relaxed);
+        self.bar.inc(if self.bytes { bytes } else { n });
     }
 
     fn count(&self) -> u64 {
@@ -625,8 +642,6 @@ impl Progress {
     }
 
     fn finish(&self) {
-        if self.shown && self.count() >= PROGRESS_EVERY {
-            eprint!("\r\x1b[K");
-        }
+        self.bar.finish_and_clear();
     }
 }
