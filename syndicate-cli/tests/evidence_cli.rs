@@ -1166,3 +1166,358 @@ async fn signed_reports_verify_and_a_changed_byte_or_another_key_is_refused() ->
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     Ok(())
 }
+
+/// `audit checks --check NAME --format json`: exit code and findings as
+/// (request id, seq, detail).
+type Found = Vec<(String, u64, String)>;
+
+fn check(f: &Fixture, name: &str) -> Result<(i32, Found)> {
+    let mut args = vec!["audit", "checks", "--check", name, "--format", "json"];
+    args.extend(f.store_args());
+    let out = syndicate(&args);
+    let doc: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    let findings = doc["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|x| {
+            assert_eq!(x["check"], name, "{x}");
+            (
+                json_text(&x["request_id"]),
+                x["seq"].as_u64().expect("seq"),
+                json_text(&x["detail"]),
+            )
+        })
+        .collect();
+    Ok((out.status.code().expect("exit code"), findings))
+}
+
+/// The proposed digest of a fixture change.
+fn digest_of(f: &Fixture, name: &str) -> Result<Digest> {
+    Ok(change(&changes_json(f, &[])?, f.id(name))["action_digest"]
+        .as_str()
+        .expect("digest")
+        .parse()?)
+}
+
+/// Appends a start of `request` straight into the store, as a gate that
+/// skipped its checks (or a writer with store access) would.
+async fn forge_start(f: &Fixture, name: &str, session: &str) -> Result<u64> {
+    use syndicate_core::{Actor, EventDraft, EventKind, EventStoreExt};
+    let digest = digest_of(f, name)?;
+    let id = f.id(name);
+    let store = fixture::store(&f.db).await?;
+    let event = store
+        .append_one(
+            EventDraft::new(
+                session,
+                EventKind::ExecutionStarted,
+                Actor::system("gate"),
+                serde_json::json!({
+                    "request_id": id, "approved_digest": digest, "executed_digest": digest
+                }),
+            )
+            .with_once(format!("decision:{id}")),
+        )
+        .await?;
+    Ok(event.seq)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_execution_without_approval_finds_a_start_nobody_approved() -> Result {
+    let f = Fixture::build().await?;
+    // Negative: every change of the fixture that ran was approved.
+    assert_eq!(check(&f, "execution-without-approval")?, (0, vec![]));
+    // Positive: the pending change starts with no approval.
+    let seq = forge_start(&f, "pending", "s-pending").await?;
+    let (code, found) = check(&f, "execution-without-approval")?;
+    assert_eq!(code, 1);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!((found[0].0.as_str(), found[0].1), (f.id("pending"), seq));
+    assert!(
+        found[0].2.contains("0 of 1 required approvals"),
+        "{found:#?}"
+    );
+
+    // `audit query --check` selects the events of the changes it finds.
+    let mut args = vec![
+        "audit",
+        "query",
+        "--check",
+        "execution-without-approval",
+        "--format",
+        "json",
+    ];
+    args.extend(f.store_args());
+    let doc: Value = serde_json::from_str(&ok(&args))?;
+    assert_eq!(doc["format"], "syndicate-query/v1");
+    assert_eq!(doc["verified"], true);
+    let events = doc["events"].as_array().expect("events");
+    let seqs: Vec<u64> = events
+        .iter()
+        .map(|e| e["seq"].as_u64().expect("seq"))
+        .collect();
+    assert!(seqs.contains(&seq), "{seqs:?}");
+    assert!(
+        events.iter().all(|e| e["request_id"] == f.id("pending")),
+        "{doc:#}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_self_approval_finds_a_requester_approving_their_own_change() -> Result {
+    use std::sync::Arc;
+    use syndicate_core::decision::Decision;
+    use syndicate_core::gate::{Gate, GateConfig, ProposalContext, RulePolicy};
+    use syndicate_core::{Action, Actor};
+    let f = Fixture::build().await?;
+    // Negative: bob and carol approved changes an agent asked for.
+    assert_eq!(check(&f, "self-approval")?, (0, vec![]));
+    // Positive: a gate configured to allow it records bob approving his own.
+    let gate = Gate::open(
+        fixture::store(&f.db).await?,
+        Arc::new(RulePolicy::from_toml(&fixture::policy())?),
+        GateConfig {
+            allow_self_approval: true,
+            ..GateConfig::default()
+        },
+    )
+    .await?;
+    let action =
+        Action::new("k8s.scale", serde_json::json!({"replicas": 2}))?.with_target("cluster:dev")?;
+    let p = gate
+        .propose(
+            "s-self",
+            &Actor::human("bob@example.com"),
+            &action,
+            &ProposalContext::default(),
+        )
+        .await?;
+    let approval = gate
+        .submit(fixture::decide(
+            &fixture::bob_key(),
+            &p.request_id,
+            action.digest(),
+            Decision::Approve,
+        ))
+        .await?;
+    drop(gate);
+    let (code, found) = check(&f, "self-approval")?;
+    assert_eq!(code, 1);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].0, p.request_id);
+    assert_eq!(found[0].1, approval.seq);
+    assert!(
+        found[0].2.contains("approved their own request"),
+        "{found:#?}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_approval_after_expiry_finds_a_start_after_the_approval_expired() -> Result {
+    use syndicate_core::decision::Decision;
+    use syndicate_core::{Actor, EventDraft, EventKind, EventStoreExt};
+    let f = Fixture::build().await?;
+    // Negative: the expired change was refused, the others ran in time.
+    assert_eq!(check(&f, "approval-after-expiry")?, (0, vec![]));
+    // Positive: a signed approval that expired long ago, then a start.
+    let digest = digest_of(&f, "pending")?;
+    let id = f.id("pending").to_owned();
+    let signed = fixture::decide(&fixture::bob_key(), &id, digest, Decision::Approve);
+    let store = fixture::store(&f.db).await?;
+    store
+        .append_one(
+            EventDraft::new(
+                "s-pending",
+                EventKind::ActionApproved,
+                Actor::human("bob@example.com"),
+                serde_json::json!({
+                    "request_id": id, "action_digest": digest, "approver": "bob@example.com",
+                    "method": "human", "expires_at": "2000-01-01T00:00:00.000000Z",
+                    "signed": signed
+                }),
+            )
+            .with_once(format!("approval:{id}:bob@example.com")),
+        )
+        .await?;
+    drop(store);
+    // The approval itself is sound: no execution without approval.
+    let seq = forge_start(&f, "pending", "s-pending").await?;
+    assert_eq!(check(&f, "execution-without-approval")?, (0, vec![]));
+    let (code, found) = check(&f, "approval-after-expiry")?;
+    assert_eq!(code, 1);
+    assert_eq!(found, vec![(id, seq, found[0].2.clone())]);
+    assert!(
+        found[0]
+            .2
+            .contains("usable until 2000-01-01T00:00:00.000000Z"),
+        "{found:#?}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_superseded_policy_finds_a_change_proposed_under_an_old_policy() -> Result {
+    use std::sync::Arc;
+    use syndicate_core::gate::{Gate, GateConfig, ProposalContext, RulePolicy};
+    use syndicate_core::{Action, Actor};
+    let f = Fixture::build().await?;
+    assert_eq!(check(&f, "superseded-policy")?, (0, vec![]));
+    // A gate still running policy version 1 after another activated 2.
+    let old = Gate::open(
+        fixture::store(&f.db).await?,
+        Arc::new(RulePolicy::from_toml(&fixture::policy())?),
+        GateConfig::default(),
+    )
+    .await?;
+    let v2 = fixture::policy().replacen("version = \"1\"", "version = \"2\"", 1);
+    let new = Gate::open(
+        fixture::store(&f.db).await?,
+        Arc::new(RulePolicy::from_toml(&v2)?),
+        GateConfig::default(),
+    )
+    .await?;
+    let agent = Actor::agent("ci-bot@example.com");
+    let ctx = ProposalContext::default();
+    let scale = |n: u32| {
+        Action::new("k8s.scale", serde_json::json!({"replicas": n}))
+            .and_then(|a| a.with_target("cluster:dev"))
+    };
+    // Negative: proposed under the policy in force.
+    let current = new.propose("s-new", &agent, &scale(3)?, &ctx).await?;
+    // Positive: proposed under the superseded one.
+    let stale = old.propose("s-old", &agent, &scale(4)?, &ctx).await?;
+    drop((old, new));
+    let (code, found) = check(&f, "superseded-policy")?;
+    assert_eq!(code, 1);
+    let ids: Vec<&str> = found.iter().map(|x| x.0.as_str()).collect();
+    assert_eq!(ids, vec![stale.request_id.as_str()], "{found:#?}");
+    assert!(!ids.contains(&current.request_id.as_str()));
+    assert!(
+        found[0]
+            .2
+            .contains("proposed under evidence v1 while evidence v2"),
+        "{found:#?}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_missing_required_evidence_clears_once_a_passing_test_is_recorded() -> Result {
+    let f = Fixture::build().await?;
+    let (code, found) = check(&f, "missing-required-evidence")?;
+    assert_eq!(code, 1);
+    let of = |found: &[(String, u64, String)], name: &str| {
+        found.iter().filter(|x| x.0 == f.id(name)).count()
+    };
+    assert_eq!(of(&found, "deployed"), 1, "{found:#?}");
+    assert_eq!(of(&found, "rolled_back"), 2, "{found:#?}");
+    // Negative: with a passing run beside the failed one, the deployed
+    // change (already reviewed) has all its rule requires.
+    f.annotate_cli(
+        "deployed",
+        "ci@example.com",
+        &["test", "--suite", "payments-api", "--passed", "5"],
+    );
+    let (code, found) = check(&f, "missing-required-evidence")?;
+    assert_eq!(code, 1);
+    assert_eq!(of(&found, "deployed"), 0, "{found:#?}");
+    assert_eq!(of(&found, "rolled_back"), 2, "{found:#?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn query_selects_events_by_the_changes_filters() -> Result {
+    let f = Fixture::build().await?;
+    let query = |extra: &[&str]| -> Result<Value> {
+        let mut args = vec!["audit", "query", "--format", "json"];
+        args.extend(f.store_args());
+        args.extend(extra);
+        Ok(serde_json::from_str(&ok(&args))?)
+    };
+    let requests = |doc: &Value| -> BTreeSet<String> {
+        doc["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .map(|e| json_text(&e["request_id"]))
+            .collect()
+    };
+    let set =
+        |names: &[&str]| -> BTreeSet<String> { names.iter().map(|n| f.id(n).to_owned()).collect() };
+    // Same selection as `audit changes` with the same filters.
+    for filter in [
+        vec!["--outcome", "denied"],
+        vec!["--control", "PCI-DSS-4.0:6.2"],
+        vec!["--risk", "low", "--risk", "critical"],
+        vec!["--outcome", "succeeded", "--control", "SOC2:CC8.1"],
+    ] {
+        let doc = query(&filter)?;
+        assert_eq!(doc["verified"], true);
+        let expected: BTreeSet<String> = ids_of(&changes_json(&f, &filter)?).into_iter().collect();
+        assert!(!expected.is_empty(), "{filter:?}");
+        assert_eq!(requests(&doc), expected, "{filter:?}");
+    }
+    assert_eq!(
+        requests(&query(&["--outcome", "denied"])?),
+        set(&["denied", "policy_denied"])
+    );
+    // Event filters still apply: the proposals of the high-risk changes.
+    let doc = query(&["--risk", "high", "--kind", "action.proposed"])?;
+    assert_eq!(doc["events"].as_array().expect("events").len(), 4);
+    // Every event of a change: proposal, approval, start, completion,
+    // annotations.
+    let doc = query(&["--outcome", "succeeded", "--model", "claude-sonnet"])?;
+    let kinds: BTreeSet<String> = doc["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| json_text(&e["kind"]))
+        .collect();
+    for kind in [
+        "action.proposed",
+        "action.approved",
+        "execution.started",
+        "execution.completed",
+        "annotation",
+    ] {
+        assert!(kinds.contains(kind), "{kind} in {kinds:?}");
+    }
+    assert_eq!(
+        query(&["--model", "gpt-nothing"])?["events"],
+        serde_json::json!([])
+    );
+    // The JSONL form is the canonical bytes, the same events.
+    let mut args = vec!["audit", "query", "--outcome", "denied"];
+    args.extend(f.store_args());
+    let lines = ok(&args);
+    assert_eq!(lines.lines().count(), 4, "{lines}");
+    // Without change filters, the store's index is read as before.
+    let doc = query(&["--kind", "action.denied"])?;
+    assert_eq!(doc["verified"], false);
+    assert_eq!(doc["integrity"], Value::Null);
+    assert_eq!(requests(&doc), set(&["denied", "policy_denied"]));
+    // A bad value is refused with exit 2, naming what is accepted.
+    let mut args = vec!["audit", "query", "--outcome", "finished"];
+    args.extend(f.store_args());
+    let out = syndicate(&args);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("is not one of succeeded"),
+        "{}",
+        text(&out)
+    );
+    // The table lines up under its header.
+    let mut args = vec!["audit", "query", "--format", "table", "--outcome", "denied"];
+    args.extend(f.store_args());
+    let table = ok(&args);
+    let header = table.lines().next().expect("header");
+    let at = header.find("KIND").expect("KIND");
+    for line in table.lines().skip(1) {
+        assert!(line[at..].starts_with("action."), "{table}");
+    }
+    Ok(())
+}

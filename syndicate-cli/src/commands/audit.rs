@@ -14,7 +14,7 @@ use syndicate_core::seal::EVENT_LIMITS;
 use syndicate_core::story::{StoryChecker, StoryReport};
 use syndicate_core::{
     ChainId, Check, Columns, Digest, Envelope, Event, EventKind, EventStore, Order, Query, Report,
-    StoreError, Summary, Timestamp, Verifier, Violation, tags,
+    StoreError, Summary, Verifier, Violation, tags,
 };
 
 use super::checkpoint::PrefixRoot;
@@ -160,6 +160,59 @@ pub struct QueryArgs {
     /// At most this many events.
     #[arg(long, default_value_t = Query::DEFAULT_LIMIT)]
     pub limit: usize,
+    /// Only events of changes with this outcome (as `audit changes
+    /// --outcome`). Repeatable: any. This and the filters below read and
+    /// verify the whole chain first, and select events of the changes that
+    /// pass them (their proposal, decisions, execution and annotations).
+    #[arg(long)]
+    pub outcome: Vec<String>,
+    /// Only events of changes in this control's scope (as `audit changes
+    /// --control`). Repeatable: any.
+    #[arg(long)]
+    pub control: Vec<String>,
+    /// Only events of changes of this risk tier. Repeatable: any.
+    #[arg(long)]
+    pub risk: Vec<String>,
+    /// Only events of changes proposed by this model (name or provider).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Only events of changes a named compliance check finds (as `audit
+    /// checks --check`). Repeatable: any.
+    #[arg(long, value_enum)]
+    pub check: Vec<super::evidence::checks::CheckName>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "jsonl")]
+    pub format: QueryFormat,
+}
+
+/// Output formats of `audit query`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QueryFormat {
+    /// One canonical event per line, exactly the bytes that were hashed.
+    Jsonl,
+    /// One JSON document, `syndicate-query/v1` (FORMAT.md 11.4).
+    Json,
+    /// Aligned columns for a terminal.
+    Table,
+}
+
+impl QueryArgs {
+    /// The change filters given, as `audit changes` reads them; `None` when
+    /// none is given (then only the store's index is queried).
+    fn change_filters(&self) -> Option<super::evidence::changes::Filters> {
+        let any = !self.outcome.is_empty()
+            || !self.control.is_empty()
+            || !self.risk.is_empty()
+            || self.model.is_some()
+            || !self.check.is_empty();
+        any.then(|| super::evidence::changes::Filters {
+            outcome: self.outcome.clone(),
+            control: self.control.clone(),
+            risk: self.risk.clone(),
+            model: self.model.clone(),
+            ..super::evidence::changes::Filters::default()
+        })
+    }
 }
 
 /// Runs an audit command.
@@ -564,9 +617,8 @@ async fn query(args: &QueryArgs) -> CommandResult {
     let chain = parse_chain(args.chain.as_deref())?;
     let time = |flag: &str, text: &Option<String>| {
         text.as_deref()
-            .map(str::parse::<Timestamp>)
+            .map(|t| super::evidence::parse_time(&format!("--{flag}"), t))
             .transpose()
-            .map_err(|e| Failure::usage(format!("--{flag}: {e}")))
     };
     let query = Query {
         session: args.session.clone(),
@@ -588,21 +640,104 @@ async fn query(args: &QueryArgs) -> CommandResult {
         limit: args.limit,
         ..Query::all()
     };
-    let store = open(&url, chain.as_ref(), Access::ReadOnly).await?;
-    let events = store.query(&query).await.map_err(|e| match e {
-        StoreError::Corrupt { seq, reason, .. } => Failure::broken(format!(
-            "row {seq} of {url} is unreadable ({reason}); run `syndicate audit verify --store {url}`"
-        )),
-        e => Failure::usage(format!("cannot read {url}: {e}")),
-    })?;
-    let mut out = BufWriter::new(std::io::stdout().lock());
-    for event in &events {
-        out.write_all(&event.canonical)
-            .and_then(|()| out.write_all(b"\n"))
-            .map_err(|e| Failure::usage(format!("cannot write standard output: {e}")))?;
+    let filters = args.change_filters();
+    if let Some(filters) = &filters {
+        filters.validate()?;
     }
-    out.flush()
-        .map_err(|e| Failure::usage(format!("cannot write standard output: {e}")))
+    let store = open(&url, chain.as_ref(), Access::ReadOnly).await?;
+    let (events, integrity) = match &filters {
+        None => {
+            let events = store.query(&query).await.map_err(|e| match e {
+                StoreError::Corrupt { seq, reason, .. } => Failure::broken(format!(
+                    "row {seq} of {url} is unreadable ({reason}); run `syndicate audit verify --store {url}`"
+                )),
+                e => Failure::usage(format!("cannot read {url}: {e}")),
+            })?;
+            (events, None)
+        }
+        Some(filters) => {
+            let evidence = super::evidence::chain::load(store.as_ref(), "query").await?;
+            let findings = super::evidence::checks::run_checks(&evidence, &args.check);
+            let mut seqs = std::collections::HashSet::new();
+            for c in &evidence.changes {
+                let found =
+                    args.check.is_empty() || findings.iter().any(|f| f.request_id == c.request_id);
+                if found && filters.keep(c) {
+                    seqs.extend(c.steps.iter().map(|s| s.seq));
+                }
+            }
+            let mut events: Vec<Event> = evidence
+                .events
+                .into_iter()
+                .filter(|e| seqs.contains(&e.seq) && query.matches(e))
+                .collect();
+            if args.desc {
+                events.reverse();
+            }
+            events.truncate(args.limit);
+            (events, Some(evidence.integrity))
+        }
+    };
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let io = |e: std::io::Error| Failure::usage(format!("cannot write standard output: {e}"));
+    match args.format {
+        QueryFormat::Jsonl => {
+            for event in &events {
+                out.write_all(&event.canonical)
+                    .and_then(|()| out.write_all(b"\n"))
+                    .map_err(io)?;
+            }
+        }
+        QueryFormat::Json => {
+            let rows: Vec<serde_json::Value> = events
+                .iter()
+                .map(|e| {
+                    serde_json::json!({
+                        "seq": e.seq,
+                        "hash": e.hash,
+                        "kind": e.columns.kind,
+                        "at": e.columns.at,
+                        "session": e.columns.session,
+                        "actor": e.columns.actor,
+                        "request_id": e.columns.request_id,
+                        "event": serde_json::from_slice::<serde_json::Value>(&e.canonical)
+                            .unwrap_or(serde_json::Value::Null),
+                    })
+                })
+                .collect();
+            let doc = serde_json::json!({
+                "format": "syndicate-query/v1",
+                "verified": integrity.is_some(),
+                "integrity": integrity,
+                "events": rows,
+            });
+            serde_json::to_writer_pretty(&mut out, &doc)
+                .map_err(|e| Failure::usage(format!("cannot write standard output: {e}")))?;
+            out.write_all(b"\n").map_err(io)?;
+        }
+        QueryFormat::Table => {
+            let esc = |t: &str| crate::terminal::escape(t).into_owned();
+            let rows: Vec<Vec<String>> = events
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.seq.to_string(),
+                        esc(&e.columns.at),
+                        esc(&e.columns.kind),
+                        esc(&e.columns.actor),
+                        esc(e.columns.request_id.as_deref().unwrap_or("-")),
+                        esc(&e.columns.session),
+                    ]
+                })
+                .collect();
+            let text = crate::terminal::table(
+                &["SEQ", "AT", "KIND", "ACTOR", "REQUEST", "SESSION"],
+                &rows,
+            );
+            out.write_all(text.as_bytes()).map_err(io)?;
+        }
+    }
+    out.flush().map_err(io)
 }
 
 /// A count of events, with a progress bar on standard error when it is a
