@@ -1521,3 +1521,77 @@ async fn query_selects_events_by_the_changes_filters() -> Result {
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_json_and_report_give_the_time_span_head_and_story() -> Result {
+    let f = Fixture::build().await?;
+    let integrity = changes_json(&f, &[])?["integrity"].clone();
+    let verify = || {
+        let mut args = vec!["audit", "verify", "--format", "json"];
+        args.extend(f.store_args());
+        syndicate(&args)
+    };
+    let out = verify();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(doc["format"], "syndicate-verify/v1");
+    assert_eq!(doc["chain"], "prod");
+    assert_eq!(doc["intact"], true);
+    assert_eq!(doc["events"], integrity["events"]);
+    assert_eq!(doc["first_seq"], 0);
+    assert_eq!(doc["head_seq"], integrity["head_seq"]);
+    assert_eq!(doc["head_hash"], integrity["head_hash"]);
+    assert_eq!(doc["first_at"], integrity["first_at"]);
+    assert_eq!(doc["last_at"], integrity["last_at"]);
+    assert_eq!(doc["violation"], Value::Null);
+    assert_eq!(doc["checkpoint"], Value::Null);
+    assert_eq!(doc["story"]["holds"], true);
+    assert_eq!(doc["story"]["requests"], 9);
+
+    // The report states the span the chain covers, first and last `at`.
+    let mut args = vec!["audit", "report"];
+    args.extend(f.store_args());
+    let report = ok(&args);
+    let (first, last) = (
+        json_text(&integrity["first_at"]),
+        json_text(&integrity["last_at"]),
+    );
+    assert!(first < last, "{first} .. {last}");
+    assert!(
+        report.contains(&format!("time span: {first} .. {last}")),
+        "{report}"
+    );
+    args.extend(["--format", "json"]);
+    let json: Value = serde_json::from_str(&ok(&args))?;
+    assert_eq!(json["format"], "syndicate-report/v1");
+    assert_eq!(json["span"], serde_json::json!([first, last]));
+
+    // A story violation: exit 1, and the JSON names rule, seq and request.
+    let seq = forge_start(&f, "pending", "s-pending").await?;
+    let out = verify();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(doc["intact"], true);
+    assert_eq!(doc["story"]["holds"], false);
+    let v = &doc["story"]["violations"][0];
+    assert_eq!(
+        (&v["rule"], &v["seq"], &v["request_id"]),
+        (
+            &Value::from("start_without_approval"),
+            &Value::from(seq),
+            &Value::from(f.id("pending"))
+        )
+    );
+    // Broken integrity: the bad seq and check, no story.
+    let db = rusqlite::Connection::open(&f.db)?;
+    db.execute("UPDATE events SET session = 'edited' WHERE seq = 3", [])?;
+    drop(db);
+    let out = verify();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(doc["intact"], false);
+    assert_eq!(doc["violation"]["seq"], 3);
+    assert_eq!(doc["violation"]["check"], "column session");
+    assert_eq!(doc["story"], Value::Null);
+    Ok(())
+}

@@ -92,6 +92,10 @@ pub struct VerifyArgs {
     /// violation (`unproven_approval`), exit 1 naming its seq.
     #[arg(long = "trusted-keys", value_name = "KEY|FILE")]
     pub trusted_keys: Vec<String>,
+    /// Text for people, or one JSON document (`syndicate-verify/v1`,
+    /// FORMAT.md 6.4) for scripts; the exit code is the same.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: super::evidence::TextFormat,
 }
 
 /// Export formats.
@@ -289,6 +293,13 @@ async fn verify(args: &VerifyArgs) -> CommandResult {
         Some(expected) => report.expect_head(expected),
         None => report,
     };
+    if args.format == super::evidence::TextFormat::Json {
+        let checkpoint = checkpoint
+            .as_ref()
+            .filter(|_| report.violation.is_none())
+            .map(|opened| (opened, prefix.judge(opened, report.summary.events)));
+        return print_json(chain.as_ref(), &report, &story, checkpoint);
+    }
     print_report(chain.as_ref(), &report)?;
     if let Some(opened) = &checkpoint {
         prefix.check(opened, report.summary.events)?;
@@ -351,6 +362,83 @@ async fn verify_url(
         end.verifier.report(end.violation),
         story.report(),
     ))
+}
+
+/// `audit verify --format json`: one `syndicate-verify/v1` document, and
+/// the exit code of the text form.
+fn print_json(
+    chain: Option<&ChainId>,
+    report: &Report,
+    story: &StoryReport,
+    checkpoint: Option<(&syndicate_core::checkpoint::Opened, Result<String, Failure>)>,
+) -> CommandResult {
+    let s = &report.summary;
+    let intact = report.violation.is_none();
+    // The story is judged only over an intact, non-empty chain.
+    let story_judged = intact && s.head.is_some();
+    let doc = serde_json::json!({
+        "format": "syndicate-verify/v1",
+        "chain": chain.map(ChainId::as_str),
+        "intact": intact,
+        "events": s.events,
+        "first_seq": s.head.as_ref().map(|h| h.seq + 1 - s.events),
+        "head_seq": s.head.as_ref().map(|h| h.seq),
+        "head_hash": s.head.as_ref().map(|h| h.hash.to_string()),
+        "first_at": s.first_at.map(|t| t.to_string()),
+        "last_at": s.head.as_ref().map(|h| h.at.to_string()),
+        "violation": report.violation.as_ref().map(|v| serde_json::json!({
+            "seq": v.seq,
+            "check": v.check.to_string(),
+            "expected": v.expected,
+            "found": v.found,
+        })),
+        "story": story_judged.then(|| serde_json::json!({
+            "holds": story.is_consistent(),
+            "requests": story.requests,
+            "open_requests": story.open_requests,
+            "violations": story.violations.iter().map(|v| serde_json::json!({
+                "seq": v.seq,
+                "rule": v.rule.as_str(),
+                "request_id": v.request_id,
+                "detail": v.detail,
+            })).collect::<Vec<_>>(),
+        })),
+        "checkpoint": checkpoint.as_ref().map(|(opened, verdict)| serde_json::json!({
+            "origin": opened.checkpoint().origin,
+            "size": opened.checkpoint().size,
+            "holds": verdict.is_ok(),
+            "detail": match verdict {
+                Ok(line) => line.clone(),
+                Err(e) => e.to_string(),
+            },
+        })),
+    });
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{}",
+        serde_json::to_string_pretty(&doc).unwrap_or_default()
+    )
+    .and_then(|()| out.flush())
+    .map_err(|e| Failure::usage(format!("cannot write standard output: {e}")))?;
+    if let Some(v) = &report.violation {
+        return Err(Failure::broken(format!(
+            "the chain does not verify: first bad seq {}, {} check",
+            v.seq, v.check
+        )));
+    }
+    if let Some((_, Err(e))) = checkpoint {
+        return Err(e);
+    }
+    match story.violations.first().filter(|_| story_judged) {
+        None => Ok(()),
+        Some(v) => Err(Failure::broken(format!(
+            "the chain's story does not hold: {} violation(s), first at seq {} ({})",
+            story.violations.len(),
+            v.seq,
+            v.rule.as_str()
+        ))),
+    }
 }
 
 fn print_report(chain: Option<&ChainId>, report: &Report) -> CommandResult {

@@ -48,7 +48,7 @@ pub struct AuditReport {
     pub chain: String,
     /// Events read.
     pub events: u64,
-    /// `at` of the first and last event.
+    /// `at` of the first and last event: `[first, last]`, `null` when empty.
     pub span: Option<(String, String)>,
     /// Hash of the last event.
     pub head: Option<String>,
@@ -247,11 +247,13 @@ fn write_counts(out: &mut String, title: &str, counts: &BTreeMap<String, u64>) {
 pub fn render_text(report: &AuditReport) -> String {
     let mut out = String::new();
     out.push_str(&format!("audit report for chain \"{}\"\n", report.chain));
-    out.push_str(&format!("events: {}", report.events));
-    if let Some((first, last)) = &report.span {
-        out.push_str(&format!(", {first} .. {last}"));
+    out.push_str(&format!("events: {}\n", report.events));
+    match &report.span {
+        Some((first, last)) => out.push_str(&format!(
+            "time span: {first} .. {last} (first and last event; nothing before or after is in this chain)\n"
+        )),
+        None => out.push_str("time span: none (no events)\n"),
     }
-    out.push('\n');
     if let Some(head) = &report.head {
         out.push_str(&format!("head: {head}\n"));
     }
