@@ -660,6 +660,16 @@ async fn commits_lists_requests_per_commit_and_fails_on_commits_without_a_trail(
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(shown.contains("commits without a trail: 3"), "{shown}");
+    // The table lines up: every row's requests start under REQUESTS.
+    let header = shown.lines().nth(1).expect("header");
+    let at = header.find("REQUESTS").expect("REQUESTS column");
+    for line in shown.lines().skip(2).take(6) {
+        let cell = line.get(at..).unwrap_or_default();
+        assert!(
+            cell.starts_with("req-") || cell.starts_with("NO TRAIL"),
+            "{line:?} in:\n{shown}"
+        );
+    }
     for c in [&hotfix, &body_only, &unknown] {
         assert!(shown.contains(&format!("  {c}  ")), "{c} listed: {shown}");
     }

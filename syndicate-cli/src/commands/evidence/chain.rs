@@ -228,17 +228,6 @@ pub struct Change {
     pub steps: Vec<Step>,
 }
 
-impl Change {
-    /// Earliest `expires_at` among approvals of the proposed digest.
-    pub fn expires_at(&self) -> Option<&str> {
-        self.approvals
-            .iter()
-            .filter(|a| a.digest_matches)
-            .filter_map(|a| a.expires_at.as_deref())
-            .min()
-    }
-}
-
 /// A `policy.activated` event.
 #[derive(Debug, Clone)]
 pub struct Activation {
