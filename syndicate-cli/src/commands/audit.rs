@@ -7,8 +7,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use clap::{Args, Subcommand, ValueEnum};
-use syndicate_core::approvers::Signers;
-use syndicate_core::protocol::Rules;
 use syndicate_core::scan::scan_verified;
 use syndicate_core::seal::EVENT_LIMITS;
 use syndicate_core::story::{StoryChecker, StoryReport};
@@ -311,17 +309,8 @@ async fn verify(args: &VerifyArgs) -> CommandResult {
 /// The story checker of `audit verify`: under the chain's own declared
 /// approvers, or under the keys the auditor trusts.
 fn story_checker(trusted_keys: &[String]) -> Result<StoryChecker, Failure> {
-    if trusted_keys.is_empty() {
-        return Ok(StoryChecker::new());
-    }
-    let mut keys = Vec::new();
-    for arg in trusted_keys {
-        keys.extend(super::checkpoint::verifier_keys("trusted-keys", arg)?);
-    }
-    Ok(StoryChecker::with_rules(Rules {
-        signers: Some(Signers::from_keys(keys)),
-        ..Rules::default()
-    }))
+    let judge = super::evidence::chain::Judge::from_args(trusted_keys)?;
+    Ok(StoryChecker::with_rules(judge.rules()))
 }
 
 /// Verifies a store up to the head it had when verification started, so

@@ -298,7 +298,9 @@ impl Judge {
         }
     }
 
-    fn rules(&self) -> Rules {
+    /// The rules the gate's request state machine counts approvals by:
+    /// the same for the story check, the outcomes and the checks.
+    pub fn rules(&self) -> Rules {
         match self {
             Judge::ChainPolicy => Rules {
                 signers_from_chain: true,
