@@ -1002,6 +1002,52 @@ async fn approvals_show_whether_signed_by_which_key_and_whether_it_verifies() ->
     );
     // It does not count: the change is still pending.
     assert_eq!(change(&doc, &pending)["outcome"], "pending");
+
+    // Under a policy activated later that declares no approvers, a signed
+    // approval has no keys to be checked with: unchecked, not verified.
+    use syndicate_core::gate::{Policy, RulePolicy};
+    let lax = RulePolicy::from_toml(fixture::POLICY_RULES)?;
+    let staged = f.id("approved").to_owned();
+    let digest = digest_of(&f, "approved")?;
+    let signed = fixture::decide(&carol, &staged, digest, Decision::Approve);
+    let store = fixture::store(&f.db).await?;
+    store
+        .append_one(EventDraft::new(
+            "gate",
+            EventKind::PolicyActivated,
+            Actor::system("gate"),
+            serde_json::json!({"policy": lax.reference(), "document": lax.document()}),
+        ))
+        .await?;
+    store
+        .append_one(
+            EventDraft::new(
+                "s-approved",
+                EventKind::ActionApproved,
+                Actor::human("carol@example.com"),
+                serde_json::json!({
+                    "request_id": staged, "action_digest": digest,
+                    "approver": "carol@example.com", "method": "human", "signed": signed
+                }),
+            )
+            .with_once(format!("approval:{staged}:carol@example.com")),
+        )
+        .await?;
+    drop(store);
+    let doc = changes_json(&f, &[])?;
+    let a = change(&doc, &staged)["approvals"][1].clone();
+    assert_eq!(a["signature"], "unchecked", "{a:#}");
+    assert_eq!(a["key_id"], carol.key_id().to_string());
+    assert!(
+        json_text(&a["signature_detail"]).contains("declares none"),
+        "{a:#}"
+    );
+    // The auditor's own keys judge it: carol's key verifies it.
+    let doc = changes_json(&f, &["--trusted-keys", &carol_pub])?;
+    assert_eq!(
+        change(&doc, &staged)["approvals"][1]["signature"],
+        "verified"
+    );
     Ok(())
 }
 
