@@ -1087,6 +1087,23 @@ async fn table_columns_line_up() -> Result {
     Ok(())
 }
 
+/// A Python with `cryptography` for the independent verifier: from
+/// `SYNDICATE_TEST_PYTHON` (set by `scripts/test.sh`); without it the
+/// check is skipped saying so, and under `CI=true` it fails.
+fn python() -> Option<std::path::PathBuf> {
+    match std::env::var_os("SYNDICATE_TEST_PYTHON") {
+        Some(path) => Some(path.into()),
+        None => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "SYNDICATE_TEST_PYTHON (a python with `cryptography`) is required under CI=true"
+            );
+            println!("skipping the Python check: SYNDICATE_TEST_PYTHON not set");
+            None
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn signed_reports_verify_and_a_changed_byte_or_another_key_is_refused() -> Result {
     let f = Fixture::build().await?;
@@ -1190,6 +1207,34 @@ async fn signed_reports_verify_and_a_changed_byte_or_another_key_is_refused() ->
         &log_pub,
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+
+    // The independent Python verifier, written from FORMAT.md, agrees.
+    if let Some(python) = python() {
+        let keys = dir.join("keys.txt");
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/verify_jsonl.py");
+        let check = |report: &str, key: &str| -> Result<std::process::Output> {
+            std::fs::write(&keys, format!("{key}\n"))?;
+            Ok(std::process::Command::new(&python)
+                .arg(&script)
+                .args(["--report", report, "--signature"])
+                .arg(dir.join("changes.md.sig"))
+                .arg("--trusted-keys")
+                .arg(&keys)
+                .output()?)
+        };
+        let out = check(report_path, &log_pub)?;
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let out = check(changed.to_str().expect("path"), &log_pub)?;
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(
+            text(&out).contains("is not the one signed"),
+            "{}",
+            text(&out)
+        );
+        let out = check(report_path, &other_pub)?;
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    }
 
     // `audit report` signs the same way; the default signature is `<out>.sig`.
     let summary = dir.join("report.json");
