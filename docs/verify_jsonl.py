@@ -5,6 +5,7 @@ library. It shares no code with the Rust implementation.
 
     python3 docs/verify_jsonl.py trail.jsonl [--head HASH] [--chain NAME] [--trusted-keys keys.txt]
     python3 docs/verify_jsonl.py --decision decision.json --trusted-keys keys.txt
+    python3 docs/verify_jsonl.py --report changes.md --signature changes.md.sig --trusted-keys keys.txt
 
 Exit 0 and one line when intact; exit 1 naming the first bad seq and check.
 
@@ -12,8 +13,10 @@ With --trusted-keys, every approval by a person (`action.approved` with
 `method` "human") must also carry a signed decision (FORMAT.md 9.5) that names
 this chain, its request, digest and approver, decides "approve", and verifies
 with a trusted key of that approver; the first that does not is reported as
-`signature` at its seq. The second form checks one signed decision file.
-Both need the `cryptography` package (Ed25519), imported only for them.
+`signature` at its seq. The second form checks one signed decision file; the
+third a report's detached signature (FORMAT.md 11.3: a C2SP signed note of
+the report's SHA-256 and size). They need the `cryptography` package
+(Ed25519), imported only for them.
 """
 import base64
 import hashlib
@@ -134,8 +137,58 @@ def check_decision(decision_path, keys_path):
     return 0
 
 
+def check_report(report_path, sig_path, keys_path):
+    """A report's detached signature (FORMAT.md 11.3, signed note of 10.5)."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    def refused(detail):
+        print(f"REFUSED: {detail}")
+        return 1
+
+    keys = read_keys(keys_path)
+    data = open(report_path, "rb").read()
+    try:
+        note = open(sig_path, "rb").read().decode("utf-8")
+    except UnicodeDecodeError:
+        return refused("the signature is not UTF-8 text")
+    cut = note.rfind("\n\n")
+    if cut < 0 or not note.endswith("\n"):
+        return refused("not a signed note")
+    text, lines = note[: cut + 1], note[cut + 2 : -1].split("\n")
+    verified = []
+    for line in lines:
+        parts = line[2:].split(" ") if line.startswith("\u2014 ") else []
+        if len(parts) != 2:
+            return refused(f"not a signature line: {line!r}")
+        name, b64 = parts
+        try:
+            raw = base64.b64decode(b64, validate=True)
+        except ValueError:
+            return refused(f"signature of {name} is not base64")
+        if len(raw) < 5:
+            return refused(f"signature of {name} is too short")
+        for key_name, key_id, public in keys:
+            if key_name == name and key_id == raw[:4].hex():
+                try:
+                    Ed25519PublicKey.from_public_bytes(public).verify(raw[4:], text.encode("utf-8"))
+                except InvalidSignature:
+                    return refused(f"the signature by {name}+{key_id} does not verify")
+                verified.append(f"{name}+{key_id}")
+    if not verified:
+        return refused("no signature is by a trusted key")
+    digest = hashlib.sha256(data).hexdigest()
+    if text != f"syndicate-report-signature/v1\nsha256 {digest}\nsize {len(data)}\n":
+        return refused(f"the report (sha256 {digest}, {len(data)} bytes) is not the one signed: {text!r}")
+    print(f"verified: {report_path} ({len(data)} bytes, sha256 {digest}) signed by {', '.join(verified)}")
+    return 0
+
+
 def main(argv):
     args = argv[1:]
+    if "--report" in args and "--signature" in args and "--trusted-keys" in args and len(args) == 6:
+        i, j, k = args.index("--report"), args.index("--signature"), args.index("--trusted-keys")
+        return check_report(args[i + 1], args[j + 1], args[k + 1])
     if "--decision" in args and "--trusted-keys" in args and len(args) == 4:
         i, j = args.index("--decision"), args.index("--trusted-keys")
         return check_decision(args[i + 1], args[j + 1])

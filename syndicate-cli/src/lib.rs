@@ -4,5 +4,6 @@
 
 pub mod commands;
 pub mod exit;
+pub mod progress;
 mod store_url;
 pub mod terminal;

@@ -2,28 +2,23 @@
 //! for byte, and read parts of it.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Write};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use clap::{Args, Subcommand, ValueEnum};
-use syndicate_core::approvers::Signers;
-use syndicate_core::protocol::Rules;
 use syndicate_core::scan::scan_verified;
 use syndicate_core::seal::EVENT_LIMITS;
 use syndicate_core::story::{StoryChecker, StoryReport};
 use syndicate_core::{
     ChainId, Check, Columns, Digest, Envelope, Event, EventKind, EventStore, Order, Query, Report,
-    StoreError, Summary, Timestamp, Verifier, Violation, tags,
+    StoreError, Summary, Verifier, Violation, tags,
 };
 
 use super::checkpoint::PrefixRoot;
 use crate::exit::{CommandResult, Failure};
 use crate::store_url::{Access, StoreUrl, open};
 use syndicate_core::tree::VerifiedTree;
-
-/// Events between two progress lines.
-const PROGRESS_EVERY: u64 = 10_000;
 
 /// Read the audit trail.
 #[derive(Debug, Subcommand)]
@@ -51,6 +46,10 @@ pub enum AuditCommand {
     /// Verify a receipt with no store and tell the request's story. Exit 1
     /// when it does not verify.
     VerifyReceipt(super::checkpoint::VerifyReceiptArgs),
+    /// Check a report's detached signature (`--sign-key` of `audit changes`
+    /// or `audit report`): exit 0 when it verifies with the key given and
+    /// covers exactly the report's bytes, 1 when not.
+    VerifyReport(super::signed_report::VerifyReportArgs),
     /// Evidence for auditors: changes, replay, commits, checks.
     #[command(flatten)]
     Evidence(super::evidence::AuditEvidence),
@@ -91,6 +90,10 @@ pub struct VerifyArgs {
     /// violation (`unproven_approval`), exit 1 naming its seq.
     #[arg(long = "trusted-keys", value_name = "KEY|FILE")]
     pub trusted_keys: Vec<String>,
+    /// Text for people, or one JSON document (`syndicate-verify/v1`,
+    /// FORMAT.md 6.4) for scripts; the exit code is the same.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: super::evidence::TextFormat,
 }
 
 /// Export formats.
@@ -159,6 +162,59 @@ pub struct QueryArgs {
     /// At most this many events.
     #[arg(long, default_value_t = Query::DEFAULT_LIMIT)]
     pub limit: usize,
+    /// Only events of changes with this outcome (as `audit changes
+    /// --outcome`). Repeatable: any. This and the filters below read and
+    /// verify the whole chain first, and select events of the changes that
+    /// pass them (their proposal, decisions, execution and annotations).
+    #[arg(long)]
+    pub outcome: Vec<String>,
+    /// Only events of changes in this control's scope (as `audit changes
+    /// --control`). Repeatable: any.
+    #[arg(long)]
+    pub control: Vec<String>,
+    /// Only events of changes of this risk tier. Repeatable: any.
+    #[arg(long)]
+    pub risk: Vec<String>,
+    /// Only events of changes proposed by this model (name or provider).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Only events of changes a named compliance check finds (as `audit
+    /// checks --check`). Repeatable: any.
+    #[arg(long, value_enum)]
+    pub check: Vec<super::evidence::checks::CheckName>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "jsonl")]
+    pub format: QueryFormat,
+}
+
+/// Output formats of `audit query`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QueryFormat {
+    /// One canonical event per line, exactly the bytes that were hashed.
+    Jsonl,
+    /// One JSON document, `syndicate-query/v1` (FORMAT.md 11.4).
+    Json,
+    /// Aligned columns for a terminal.
+    Table,
+}
+
+impl QueryArgs {
+    /// The change filters given, as `audit changes` reads them; `None` when
+    /// none is given (then only the store's index is queried).
+    fn change_filters(&self) -> Option<super::evidence::changes::Filters> {
+        let any = !self.outcome.is_empty()
+            || !self.control.is_empty()
+            || !self.risk.is_empty()
+            || self.model.is_some()
+            || !self.check.is_empty();
+        any.then(|| super::evidence::changes::Filters {
+            outcome: self.outcome.clone(),
+            control: self.control.clone(),
+            risk: self.risk.clone(),
+            model: self.model.clone(),
+            ..super::evidence::changes::Filters::default()
+        })
+    }
 }
 
 /// Runs an audit command.
@@ -178,6 +234,9 @@ pub fn run(command: &AuditCommand) -> CommandResult {
     if let AuditCommand::VerifyReceipt(args) = command {
         return super::checkpoint::verify_receipt(args);
     }
+    if let AuditCommand::VerifyReport(args) = command {
+        return super::signed_report::verify_report(args);
+    }
     runtime.block_on(async {
         match command {
             AuditCommand::Verify(args) => verify(args).await,
@@ -189,7 +248,9 @@ pub fn run(command: &AuditCommand) -> CommandResult {
             AuditCommand::Export(args) => export(args).await,
             AuditCommand::Query(args) => query(args).await,
             AuditCommand::Report(args) => super::report::run(args).await,
-            AuditCommand::Evidence(_) | AuditCommand::VerifyReceipt(_) => Ok(()),
+            AuditCommand::Evidence(_)
+            | AuditCommand::VerifyReceipt(_)
+            | AuditCommand::VerifyReport(_) => Ok(()),
         }
     })
 }
@@ -230,6 +291,13 @@ async fn verify(args: &VerifyArgs) -> CommandResult {
         Some(expected) => report.expect_head(expected),
         None => report,
     };
+    if args.format == super::evidence::TextFormat::Json {
+        let checkpoint = checkpoint
+            .as_ref()
+            .filter(|_| report.violation.is_none())
+            .map(|opened| (opened, prefix.judge(opened, report.summary.events)));
+        return print_json(chain.as_ref(), &report, &story, checkpoint);
+    }
     print_report(chain.as_ref(), &report)?;
     if let Some(opened) = &checkpoint {
         prefix.check(opened, report.summary.events)?;
@@ -241,17 +309,8 @@ async fn verify(args: &VerifyArgs) -> CommandResult {
 /// The story checker of `audit verify`: under the chain's own declared
 /// approvers, or under the keys the auditor trusts.
 fn story_checker(trusted_keys: &[String]) -> Result<StoryChecker, Failure> {
-    if trusted_keys.is_empty() {
-        return Ok(StoryChecker::new());
-    }
-    let mut keys = Vec::new();
-    for arg in trusted_keys {
-        keys.extend(super::checkpoint::verifier_keys("trusted-keys", arg)?);
-    }
-    Ok(StoryChecker::with_rules(Rules {
-        signers: Some(Signers::from_keys(keys)),
-        ..Rules::default()
-    }))
+    let judge = super::evidence::chain::Judge::from_args(trusted_keys)?;
+    Ok(StoryChecker::with_rules(judge.rules()))
 }
 
 /// Verifies a store up to the head it had when verification started, so
@@ -277,12 +336,12 @@ async fn verify_url(
         Err(StoreError::Corrupt { .. }) => None,
         Err(e) => return Err(Failure::usage(format!("cannot read {url}: {e}"))),
     };
-    let progress = Progress::new();
+    let progress = Progress::events(upto.map_or(0, |s| s + 1), "verifying");
     let verifier = Verifier::new(store.chain().clone());
     let end = scan_verified(store.as_ref(), verifier, upto, |event| {
         story.check(event);
         prefix.see(event);
-        progress.add(1);
+        progress.add(1, 0);
     })
     .await
     .map_err(|e| Failure::usage(format!("cannot read {url}: {e}")))?;
@@ -292,6 +351,83 @@ async fn verify_url(
         end.verifier.report(end.violation),
         story.report(),
     ))
+}
+
+/// `audit verify --format json`: one `syndicate-verify/v1` document, and
+/// the exit code of the text form.
+fn print_json(
+    chain: Option<&ChainId>,
+    report: &Report,
+    story: &StoryReport,
+    checkpoint: Option<(&syndicate_core::checkpoint::Opened, Result<String, Failure>)>,
+) -> CommandResult {
+    let s = &report.summary;
+    let intact = report.violation.is_none();
+    // The story is judged only over an intact, non-empty chain.
+    let story_judged = intact && s.head.is_some();
+    let doc = serde_json::json!({
+        "format": "syndicate-verify/v1",
+        "chain": chain.map(ChainId::as_str),
+        "intact": intact,
+        "events": s.events,
+        "first_seq": s.head.as_ref().map(|h| h.seq + 1 - s.events),
+        "head_seq": s.head.as_ref().map(|h| h.seq),
+        "head_hash": s.head.as_ref().map(|h| h.hash.to_string()),
+        "first_at": s.first_at.map(|t| t.to_string()),
+        "last_at": s.head.as_ref().map(|h| h.at.to_string()),
+        "violation": report.violation.as_ref().map(|v| serde_json::json!({
+            "seq": v.seq,
+            "check": v.check.to_string(),
+            "expected": v.expected,
+            "found": v.found,
+        })),
+        "story": story_judged.then(|| serde_json::json!({
+            "holds": story.is_consistent(),
+            "requests": story.requests,
+            "open_requests": story.open_requests,
+            "violations": story.violations.iter().map(|v| serde_json::json!({
+                "seq": v.seq,
+                "rule": v.rule.as_str(),
+                "request_id": v.request_id,
+                "detail": v.detail,
+            })).collect::<Vec<_>>(),
+        })),
+        "checkpoint": checkpoint.as_ref().map(|(opened, verdict)| serde_json::json!({
+            "origin": opened.checkpoint().origin,
+            "size": opened.checkpoint().size,
+            "holds": verdict.is_ok(),
+            "detail": match verdict {
+                Ok(line) => line.clone(),
+                Err(e) => e.to_string(),
+            },
+        })),
+    });
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{}",
+        serde_json::to_string_pretty(&doc).unwrap_or_default()
+    )
+    .and_then(|()| out.flush())
+    .map_err(|e| Failure::usage(format!("cannot write standard output: {e}")))?;
+    if let Some(v) = &report.violation {
+        return Err(Failure::broken(format!(
+            "the chain does not verify: first bad seq {}, {} check",
+            v.seq, v.check
+        )));
+    }
+    if let Some((_, Err(e))) = checkpoint {
+        return Err(e);
+    }
+    match story.violations.first().filter(|_| story_judged) {
+        None => Ok(()),
+        Some(v) => Err(Failure::broken(format!(
+            "the chain's story does not hold: {} violation(s), first at seq {} ({})",
+            story.violations.len(),
+            v.seq,
+            v.rule.as_str()
+        ))),
+    }
 }
 
 fn print_report(chain: Option<&ChainId>, report: &Report) -> CommandResult {
@@ -340,10 +476,11 @@ fn verify_jsonl(
 ) -> Result<(Option<ChainId>, Report, StoryReport), Failure> {
     let file = File::open(path)
         .map_err(|e| Failure::usage(format!("cannot open {}: {e}", path.display())))?;
+    let len = file.metadata().map_or(0, |m| m.len());
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut verifier = chain.clone().map(Verifier::new);
     let mut chain = chain;
-    let progress = Progress::new();
+    let progress = Progress::file_bytes(len, "verifying");
     let mut line = Vec::new();
     let mut number = 0u64;
     loop {
@@ -385,7 +522,7 @@ fn verify_jsonl(
         }
         story.check(&event);
         prefix.see(&event);
-        progress.add(1);
+        progress.add(1, n as u64);
     }
     Ok(finish(chain, verifier, None, &progress, &story))
 }
@@ -478,7 +615,7 @@ async fn export(args: &ExportArgs) -> CommandResult {
         None => (None, Box::new(std::io::stdout().lock())),
     };
     let mut sink = BufWriter::with_capacity(1 << 20, sink);
-    let progress = Progress::new();
+    let progress = Progress::events(head.as_ref().map_or(0, |h| h.seq + 1), "exporting");
     let result: CommandResult = async {
         let Some(head) = head else { return Ok(()) };
         let mut next = 0;
@@ -500,7 +637,7 @@ async fn export(args: &ExportArgs) -> CommandResult {
                 sink.write_all(&event.canonical).map_err(write_error)?;
                 sink.write_all(b"\n").map_err(write_error)?;
             }
-            progress.add(page.len() as u64);
+            progress.add(page.len() as u64, 0);
         }
         sink.flush().map_err(write_error)
     }
@@ -557,9 +694,8 @@ async fn query(args: &QueryArgs) -> CommandResult {
     let chain = parse_chain(args.chain.as_deref())?;
     let time = |flag: &str, text: &Option<String>| {
         text.as_deref()
-            .map(str::parse::<Timestamp>)
+            .map(|t| super::evidence::parse_time(&format!("--{flag}"), t))
             .transpose()
-            .map_err(|e| Failure::usage(format!("--{flag}: {e}")))
     };
     let query = Query {
         session: args.session.clone(),
@@ -581,43 +717,136 @@ async fn query(args: &QueryArgs) -> CommandResult {
         limit: args.limit,
         ..Query::all()
     };
-    let store = open(&url, chain.as_ref(), Access::ReadOnly).await?;
-    let events = store.query(&query).await.map_err(|e| match e {
-        StoreError::Corrupt { seq, reason, .. } => Failure::broken(format!(
-            "row {seq} of {url} is unreadable ({reason}); run `syndicate audit verify --store {url}`"
-        )),
-        e => Failure::usage(format!("cannot read {url}: {e}")),
-    })?;
-    let mut out = BufWriter::new(std::io::stdout().lock());
-    for event in &events {
-        out.write_all(&event.canonical)
-            .and_then(|()| out.write_all(b"\n"))
-            .map_err(|e| Failure::usage(format!("cannot write standard output: {e}")))?;
+    let filters = args.change_filters();
+    if let Some(filters) = &filters {
+        filters.validate()?;
     }
-    out.flush()
-        .map_err(|e| Failure::usage(format!("cannot write standard output: {e}")))
+    let store = open(&url, chain.as_ref(), Access::ReadOnly).await?;
+    let (events, integrity) = match &filters {
+        None => {
+            let events = store.query(&query).await.map_err(|e| match e {
+                StoreError::Corrupt { seq, reason, .. } => Failure::broken(format!(
+                    "row {seq} of {url} is unreadable ({reason}); run `syndicate audit verify --store {url}`"
+                )),
+                e => Failure::usage(format!("cannot read {url}: {e}")),
+            })?;
+            (events, None)
+        }
+        Some(filters) => {
+            let evidence = super::evidence::chain::load(store.as_ref(), "query").await?;
+            let findings = super::evidence::checks::run_checks(&evidence, &args.check);
+            let mut seqs = std::collections::HashSet::new();
+            for c in &evidence.changes {
+                let found =
+                    args.check.is_empty() || findings.iter().any(|f| f.request_id == c.request_id);
+                if found && filters.keep(c) {
+                    seqs.extend(c.steps.iter().map(|s| s.seq));
+                }
+            }
+            let mut events: Vec<Event> = evidence
+                .events
+                .into_iter()
+                .filter(|e| seqs.contains(&e.seq) && query.matches(e))
+                .collect();
+            if args.desc {
+                events.reverse();
+            }
+            events.truncate(args.limit);
+            (events, Some(evidence.integrity))
+        }
+    };
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let io = |e: std::io::Error| Failure::usage(format!("cannot write standard output: {e}"));
+    match args.format {
+        QueryFormat::Jsonl => {
+            for event in &events {
+                out.write_all(&event.canonical)
+                    .and_then(|()| out.write_all(b"\n"))
+                    .map_err(io)?;
+            }
+        }
+        QueryFormat::Json => {
+            let rows: Vec<serde_json::Value> = events
+                .iter()
+                .map(|e| {
+                    serde_json::json!({
+                        "seq": e.seq,
+                        "hash": e.hash,
+                        "kind": e.columns.kind,
+                        "at": e.columns.at,
+                        "session": e.columns.session,
+                        "actor": e.columns.actor,
+                        "request_id": e.columns.request_id,
+                        "event": serde_json::from_slice::<serde_json::Value>(&e.canonical)
+                            .unwrap_or(serde_json::Value::Null),
+                    })
+                })
+                .collect();
+            let doc = serde_json::json!({
+                "format": "syndicate-query/v1",
+                "verified": integrity.is_some(),
+                "integrity": integrity,
+                "events": rows,
+            });
+            serde_json::to_writer_pretty(&mut out, &doc)
+                .map_err(|e| Failure::usage(format!("cannot write standard output: {e}")))?;
+            out.write_all(b"\n").map_err(io)?;
+        }
+        QueryFormat::Table => {
+            let esc = |t: &str| crate::terminal::escape(t).into_owned();
+            let rows: Vec<Vec<String>> = events
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.seq.to_string(),
+                        esc(&e.columns.at),
+                        esc(&e.columns.kind),
+                        esc(&e.columns.actor),
+                        esc(e.columns.request_id.as_deref().unwrap_or("-")),
+                        esc(&e.columns.session),
+                    ]
+                })
+                .collect();
+            let text = crate::terminal::table(
+                &["SEQ", "AT", "KIND", "ACTOR", "REQUEST", "SESSION"],
+                &rows,
+            );
+            out.write_all(text.as_bytes()).map_err(io)?;
+        }
+    }
+    out.flush().map_err(io)
 }
 
-/// A progress count on standard error, shown only when it is a terminal.
+/// A count of events, with a progress bar on standard error when it is a
+/// terminal and the run is long (`crate::progress`).
 struct Progress {
     count: AtomicU64,
-    shown: bool,
+    bar: indicatif::ProgressBar,
+    /// Whether the bar counts bytes (a JSONL file) rather than events.
+    bytes: bool,
 }
 
 impl Progress {
-    fn new() -> Self {
+    fn events(len: u64, message: &'static str) -> Self {
         Progress {
             count: AtomicU64::new(0),
-            shown: std::io::stderr().is_terminal(),
+            bar: crate::progress::bar(len, message),
+            bytes: false,
         }
     }
 
-    fn add(&self, n: u64) {
-        let before = self.count.fetch_add(n, Ordering::Relaxed);
-        let after = before + n;
-        if self.shown && before / PROGRESS_EVERY != after / PROGRESS_EVERY {
-            eprint!("\r{after} events...");
+    fn file_bytes(len: u64, message: &'static str) -> Self {
+        Progress {
+            count: AtomicU64::new(0),
+            bar: crate::progress::bytes(len, message),
+            bytes: true,
         }
+    }
+
+    /// Counts `n` events of `bytes` bytes.
+    fn add(&self, n: u64, bytes: u64) {
+        self.count.fetch_add(n, Ordering::Relaxed);
+        self.bar.inc(if self.bytes { bytes } else { n });
     }
 
     fn count(&self) -> u64 {
@@ -625,8 +854,6 @@ impl Progress {
     }
 
     fn finish(&self) {
-        if self.shown && self.count() >= PROGRESS_EVERY {
-            eprint!("\r\x1b[K");
-        }
+        self.bar.finish_and_clear();
     }
 }

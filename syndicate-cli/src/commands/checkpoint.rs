@@ -339,6 +339,15 @@ impl PrefixRoot {
     /// # Errors
     /// A broken failure (exit 1) naming the size, or the size whose root differs.
     pub fn check(&self, opened: &checkpoint::Opened, events: u64) -> CommandResult {
+        println!("{}", self.judge(opened, events)?);
+        Ok(())
+    }
+
+    /// [`PrefixRoot::check`] without printing: what holds, as one line.
+    ///
+    /// # Errors
+    /// As [`PrefixRoot::check`].
+    pub fn judge(&self, opened: &checkpoint::Opened, events: u64) -> Result<String, Failure> {
         let cp = opened.checkpoint();
         if self.frontier.size() < cp.size {
             return Err(Failure::broken(Mismatch::Shorter {
@@ -355,7 +364,7 @@ impl PrefixRoot {
             }));
         }
         let witnesses: Vec<String> = opened.witnesses().iter().map(key_label).collect();
-        println!(
+        Ok(format!(
             "checkpoint holds: the first {} events hash to the root of {:?} signed by {}{}",
             cp.size,
             cp.origin,
@@ -365,8 +374,7 @@ impl PrefixRoot {
             } else {
                 format!(", cosigned by {}", witnesses.join(", "))
             }
-        );
-        Ok(())
+        ))
     }
 }
 

@@ -9,5 +9,6 @@ pub mod evidence;
 pub mod input;
 pub mod key;
 pub mod report;
+pub mod signed_report;
 pub mod store;
 pub mod story;

@@ -2,7 +2,6 @@
 //! intact, who approved what, what ran, what was refused, under which policy.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 
 use clap::{Args, ValueEnum};
 use serde::Serialize;
@@ -26,6 +25,9 @@ pub struct ReportArgs {
     /// Text for people, or JSON for tools.
     #[arg(long, value_enum, default_value = "text")]
     pub format: ReportFormat,
+    /// Where the report goes, and its signature.
+    #[command(flatten)]
+    pub output: super::signed_report::OutputArgs,
 }
 
 /// Report formats.
@@ -40,11 +42,13 @@ pub enum ReportFormat {
 /// The report: integrity, the story, and counts an auditor asks for.
 #[derive(Debug, Default, Serialize)]
 pub struct AuditReport {
+    /// `syndicate-report/v1`.
+    pub format: &'static str,
     /// The chain reported on.
     pub chain: String,
     /// Events read.
     pub events: u64,
-    /// `at` of the first and last event.
+    /// `at` of the first and last event: `[first, last]`, `null` when empty.
     pub span: Option<(String, String)>,
     /// Hash of the last event.
     pub head: Option<String>,
@@ -126,6 +130,7 @@ pub async fn build(store: &dyn EventStore) -> Result<AuditReport, Failure> {
     let unreadable =
         |e: syndicate_core::StoreError| Failure::usage(format!("cannot read the store: {e}"));
     let mut report = AuditReport {
+        format: "syndicate-report/v1",
         chain: store.chain().to_string(),
         ..AuditReport::default()
     };
@@ -134,7 +139,14 @@ pub async fn build(store: &dyn EventStore) -> Result<AuditReport, Failure> {
     // Integrity and story in one pass over the same bytes: only events that
     // verified are counted.
     let verifier = Verifier::new(store.chain().clone());
+    let len = match store.head().await {
+        Ok(head) => head.map_or(0, |h| h.seq + 1),
+        // An unreadable head row: the scan reports it.
+        Err(_) => 0,
+    };
+    let bar = crate::progress::bar(len, "verifying");
     let end = scan_verified(store, verifier, None, |event| {
+        bar.inc(1);
         story.check(event);
         report.events += 1;
         first_at.get_or_insert_with(|| event.columns.at.clone());
@@ -148,6 +160,7 @@ pub async fn build(store: &dyn EventStore) -> Result<AuditReport, Failure> {
     })
     .await
     .map_err(unreadable)?;
+    bar.finish_and_clear();
     report.integrity_violation = end.violation.as_ref().map(ToString::to_string);
     report.story_violations = story
         .report()
@@ -234,11 +247,13 @@ fn write_counts(out: &mut String, title: &str, counts: &BTreeMap<String, u64>) {
 pub fn render_text(report: &AuditReport) -> String {
     let mut out = String::new();
     out.push_str(&format!("audit report for chain \"{}\"\n", report.chain));
-    out.push_str(&format!("events: {}", report.events));
-    if let Some((first, last)) = &report.span {
-        out.push_str(&format!(", {first} .. {last}"));
+    out.push_str(&format!("events: {}\n", report.events));
+    match &report.span {
+        Some((first, last)) => out.push_str(&format!(
+            "time span: {first} .. {last} (first and last event; nothing before or after is in this chain)\n"
+        )),
+        None => out.push_str("time span: none (no events)\n"),
     }
-    out.push('\n');
     if let Some(head) = &report.head {
         out.push_str(&format!("head: {head}\n"));
     }
@@ -338,6 +353,7 @@ pub async fn run(args: &ReportArgs) -> CommandResult {
         .map(ChainId::new)
         .transpose()
         .map_err(|e| Failure::usage(format!("--chain: {e}")))?;
+    let output = super::signed_report::Output::new(&args.output)?;
     let store = open(&url, chain.as_ref(), Access::ReadOnly).await?;
     let report = build(store.as_ref()).await?;
     let rendered = match args.format {
@@ -349,10 +365,7 @@ pub async fn run(args: &ReportArgs) -> CommandResult {
             json
         }
     };
-    std::io::stdout()
-        .lock()
-        .write_all(rendered.as_bytes())
-        .map_err(|e| Failure::usage(format!("cannot write standard output: {e}")))?;
+    output.emit(rendered.as_bytes())?;
     match (
         &report.integrity_violation,
         report.story_violations.is_empty(),

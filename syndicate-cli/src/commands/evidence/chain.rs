@@ -2,23 +2,24 @@
 //! place where the evidence commands decode event bodies.
 
 use std::collections::HashMap;
-use std::io::IsTerminal;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serde_json::Value;
 use syndicate_core::annotation::{
     Annotation, CommitLink, Correction, Deployment, Detail, ReferenceChecker, Review, Rollback,
     TestRun,
 };
+use syndicate_core::approvers::Signers;
+use syndicate_core::decision::SignedDecision;
 use syndicate_core::gate::{
     ApprovalRefusedBody, ApprovedBody, CompletedBody, DeniedBody, MismatchBody, ModelInfo,
     PolicyActivatedBody, ProposedBody, RejectedBody, body_of,
 };
-use syndicate_core::protocol::{Ledger, Lookup, Rules};
+use syndicate_core::identity;
+use syndicate_core::protocol::{self, Ledger, Lookup, Rules};
 use syndicate_core::verify::VERIFY_PAGE;
 use syndicate_core::{
-    Digest, Event, EventKind, EventStore, PolicyRef, StoreError, Timestamp, Verifier,
+    ChainId, Digest, Event, EventKind, EventStore, PolicyRef, StoreError, Timestamp, Verifier,
 };
 
 use crate::exit::Failure;
@@ -80,8 +81,16 @@ pub struct ApprovalRow {
     pub expires_at: Option<String>,
     /// Approver's comment.
     pub comment: Option<String>,
-    /// `unsigned`: approvals carry no signature in format v1.
+    /// The signature's status: `unsigned` (no signed decision),
+    /// `verified` (it verifies with a key of this approver under the keys
+    /// that judge it: the approvers the policy in force declares, or the
+    /// auditor's trusted keys), `invalid` (it does not), or `unchecked`
+    /// (signed, but no approver keys are known to judge it).
     pub signature: &'static str,
+    /// The signing key's id (8 hex), for a signed approval.
+    pub key_id: Option<String>,
+    /// Why a signature is `invalid` or `unchecked`.
+    pub signature_detail: Option<String>,
     /// Seq of the approval.
     pub seq: u64,
     /// Its hash.
@@ -173,6 +182,9 @@ pub struct Change {
     pub risk: String,
     /// Policy decision.
     pub decision: String,
+    /// Roles every counted approver must hold (from the proposal).
+    #[serde(skip)]
+    pub approver_roles: Vec<String>,
     /// Rule.
     pub rule: Option<String>,
     /// Approvals required.
@@ -216,17 +228,6 @@ pub struct Change {
     pub steps: Vec<Step>,
 }
 
-impl Change {
-    /// Earliest `expires_at` among approvals of the proposed digest.
-    pub fn expires_at(&self) -> Option<&str> {
-        self.approvals
-            .iter()
-            .filter(|a| a.digest_matches)
-            .filter_map(|a| a.expires_at.as_deref())
-            .min()
-    }
-}
-
 /// A `policy.activated` event.
 #[derive(Debug, Clone)]
 pub struct Activation {
@@ -249,6 +250,68 @@ pub struct Evidence {
     pub activations: Vec<Activation>,
     /// Every typed annotation with the request it is about, for `audit commits`.
     pub annotation_count: u64,
+    /// What the gate's own request state machine finds in the chain (the
+    /// story rules), with the seq of the event that breaks each.
+    pub findings: Vec<(u64, protocol::Finding)>,
+    /// Every verified event, in seq order.
+    pub events: Vec<Event>,
+    /// Whose keys judged approval signatures.
+    pub judged_by: &'static str,
+}
+
+/// Whose keys judge the signatures of approvals.
+#[derive(Debug, Clone, Default)]
+pub enum Judge {
+    /// The approvers declared by the policy in force at each approval (the
+    /// chain's own `policy.activated` events).
+    #[default]
+    ChainPolicy,
+    /// The keys an auditor trusts (`--trusted-keys`), one approver per key
+    /// name, whatever the chain's policies declare.
+    Trusted(Signers),
+}
+
+impl Judge {
+    /// From `--trusted-keys` arguments (verifier keys or files of them):
+    /// none means the chain's own policies.
+    ///
+    /// # Errors
+    /// A usage failure for a key or file that cannot be read.
+    pub fn from_args(trusted_keys: &[String]) -> Result<Judge, Failure> {
+        if trusted_keys.is_empty() {
+            return Ok(Judge::ChainPolicy);
+        }
+        let mut keys = Vec::new();
+        for arg in trusted_keys {
+            keys.extend(crate::commands::checkpoint::verifier_keys(
+                "trusted-keys",
+                arg,
+            )?);
+        }
+        Ok(Judge::Trusted(Signers::from_keys(keys)))
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Judge::ChainPolicy => "policy",
+            Judge::Trusted(_) => "trusted_keys",
+        }
+    }
+
+    /// The rules the gate's request state machine counts approvals by:
+    /// the same for the story check, the outcomes and the checks.
+    pub fn rules(&self) -> Rules {
+        match self {
+            Judge::ChainPolicy => Rules {
+                signers_from_chain: true,
+                ..Rules::default()
+            },
+            Judge::Trusted(signers) => Rules {
+                signers: Some(signers.clone()),
+                ..Rules::default()
+            },
+        }
+    }
 }
 
 /// Reads and verifies the whole chain in one pass (up to the head it had
@@ -259,6 +322,18 @@ pub struct Evidence {
 /// does not verify: nothing is reported from a chain that does not verify.
 /// A usage failure when it cannot be read.
 pub async fn load(store: &dyn EventStore, what: &str) -> Result<Evidence, Failure> {
+    load_judged(store, what, &Judge::ChainPolicy).await
+}
+
+/// [`load`], with approval signatures judged by `judge`.
+///
+/// # Errors
+/// As [`load`].
+pub async fn load_judged(
+    store: &dyn EventStore,
+    what: &str,
+    judge: &Judge,
+) -> Result<Evidence, Failure> {
     let chain = store.chain().clone();
     let cannot = |e: StoreError| match e {
         StoreError::Corrupt { seq, reason, .. } => Failure::broken(format!(
@@ -271,12 +346,10 @@ pub async fn load(store: &dyn EventStore, what: &str) -> Result<Evidence, Failur
     let mut references = ReferenceChecker::allowing_free_notes();
     // The gate's own request state machine, run over the same events: it
     // says which approvals count (FORMAT.md 5.2).
-    let mut ledger = Ledger::new(Rules {
-        signers_from_chain: true,
-        ..Rules::default()
-    });
+    let mut ledger = Ledger::new(judge.rules());
     let mut events = Vec::new();
-    let bar = progress(head.as_ref().map_or(0, |h| h.seq + 1), "verifying");
+    let mut findings = Vec::new();
+    let bar = crate::progress::bar(head.as_ref().map_or(0, |h| h.seq + 1), "verifying");
     if let Some(head) = &head {
         let mut next = 0;
         while next <= head.seq {
@@ -295,7 +368,7 @@ pub async fn load(store: &dyn EventStore, what: &str) -> Result<Evidence, Failur
                     )));
                 }
                 references.observe(&event);
-                ledger.apply(&event);
+                findings.extend(ledger.apply(&event).into_iter().map(|f| (event.seq, f)));
                 events.push(event);
             }
             bar.set_position(next);
@@ -317,21 +390,57 @@ pub async fn load(store: &dyn EventStore, what: &str) -> Result<Evidence, Failur
         .into_iter()
         .map(|i| (i.seq, i.to_string()))
         .collect();
-    build(integrity, &events, &problems, &ledger)
+    let mut evidence = build(integrity, &events, &problems, &ledger, judge)?;
+    evidence.findings = findings;
+    evidence.events = events;
+    Ok(evidence)
 }
 
-/// A progress bar on standard error when it is a terminal; hidden otherwise.
-pub fn progress(len: u64, message: &'static str) -> ProgressBar {
-    if !std::io::stderr().is_terminal() || len < 10_000 {
-        return ProgressBar::hidden();
+/// The signature status of a person's approval: `unsigned`, `verified`,
+/// `invalid` or `unchecked`, the key id, and why when it is not verified.
+/// Checked with [`Signers::check_approval`], the function the gate and the
+/// story check use.
+fn judge_signature(
+    signed: Option<&SignedDecision>,
+    approver: &str,
+    signers: Option<&Signers>,
+    chain: Option<&ChainId>,
+    change: &Change,
+) -> (&'static str, Option<String>, Option<String>) {
+    let Some(signed) = signed else {
+        return ("unsigned", None, None);
+    };
+    let key_id = Some(signed.key_id.to_string());
+    if !identity::same(&signed.statement.approver, approver) {
+        return (
+            "invalid",
+            key_id,
+            Some(format!(
+                "the signed statement names {:?}, not the approver",
+                signed.statement.approver
+            )),
+        );
     }
-    let bar = ProgressBar::new(len).with_message(message);
-    if let Ok(style) =
-        ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} events ({per_sec}, {eta})")
-    {
-        bar.set_style(style);
+    match (signers.filter(|s| s.requires_signatures()), chain) {
+        (Some(signers), Some(chain)) => match signers.check_approval(
+            signed,
+            chain,
+            &change.request_id,
+            &change.action_digest,
+            &change.approver_roles,
+        ) {
+            Ok(_) => ("verified", key_id, None),
+            Err(e) => ("invalid", key_id, Some(e.to_string())),
+        },
+        _ => (
+            "unchecked",
+            key_id,
+            Some(
+                "no approver keys to check it with: the policy in force declares none (judge with --trusted-keys)"
+                    .to_owned(),
+            ),
+        ),
     }
-    bar
 }
 
 fn malformed(event: &Event, e: impl std::fmt::Display) -> Failure {
@@ -372,7 +481,14 @@ fn build(
     events: &[Event],
     problems: &HashMap<u64, String>,
     ledger: &Ledger,
+    judge: &Judge,
 ) -> Result<Evidence, Failure> {
+    let chain = ChainId::new(&integrity.chain).ok();
+    // The keys that judge approval signatures, as of the event being read.
+    let mut signers = match judge {
+        Judge::ChainPolicy => None,
+        Judge::Trusted(signers) => Some(signers.clone()),
+    };
     let mut changes: Vec<Change> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     // Seq of every event about a request -> that change.
@@ -384,6 +500,9 @@ fn build(
         let kind = envelope.kind;
         if kind == EventKind::PolicyActivated {
             let body: PolicyActivatedBody = body_of(event).map_err(|e| malformed(event, e))?;
+            if let Judge::ChainPolicy = judge {
+                signers = Signers::from_policy(&body.document).ok();
+            }
             activations.push(Activation {
                 seq: event.seq,
                 policy: body.policy,
@@ -425,6 +544,7 @@ fn build(
                     .and_then(|v| v.as_str().map(str::to_owned))
                     .unwrap_or_default(),
                 rule: p.rule.clone(),
+                approver_roles: p.approver_roles.clone(),
                 approvals_required: p.approvals_required.max(1),
                 controls: p.controls.clone(),
                 policy: envelope.policy.clone(),
@@ -477,6 +597,13 @@ fn build(
         match kind {
             EventKind::ActionApproved => {
                 let b: ApprovedBody = body_of(event).map_err(|e| malformed(event, e))?;
+                let (signature, key_id, signature_detail) = judge_signature(
+                    b.signed.as_ref(),
+                    &b.approver,
+                    signers.as_ref(),
+                    chain.as_ref(),
+                    c,
+                );
                 c.approvals.push(ApprovalRow {
                     digest_matches: b.action_digest == c.action_digest,
                     approver: b.approver,
@@ -487,7 +614,9 @@ fn build(
                         .unwrap_or_default(),
                     expires_at: b.expires_at.map(|t: Timestamp| t.to_string()),
                     comment: b.comment,
-                    signature: "unsigned",
+                    signature,
+                    key_id,
+                    signature_detail,
                     seq: event.seq,
                     hash: event.hash,
                 });
@@ -585,6 +714,9 @@ fn build(
         changes,
         activations,
         annotation_count,
+        findings: Vec::new(),
+        events: Vec::new(),
+        judged_by: judge.name(),
     })
 }
 

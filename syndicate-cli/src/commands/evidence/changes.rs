@@ -8,7 +8,7 @@ use serde::Serialize;
 use syndicate_core::Digest;
 use syndicate_core::gate::glob_match;
 
-use super::chain::{Change, Evidence, Integrity};
+use super::chain::{ApprovalRow, Change, Evidence, Integrity};
 use super::parse_time;
 use crate::exit::Failure;
 use crate::terminal::escape;
@@ -189,6 +189,9 @@ pub struct ChangesDoc<'a> {
     pub format: &'static str,
     /// The verdict over the whole chain.
     pub integrity: &'a Integrity,
+    /// Whose keys judged approval signatures: `policy` (the approvers of
+    /// the policy in force at each approval) or `trusted_keys`.
+    pub signatures_judged_by: &'static str,
     /// The filters given.
     pub filters: FiltersDoc<'a>,
     /// The sample drawn, if any.
@@ -303,7 +306,7 @@ pub fn cells(c: &Change) -> Vec<String> {
                     } else {
                         " (other digest)"
                     };
-                    format!("{} at {} [{}]{other}", a.approver, a.at, a.signature)
+                    format!("{} at {} [{}]{other}", a.approver, a.at, signature_label(a))
                 })
                 .collect(),
         ),
@@ -368,6 +371,20 @@ pub fn cells(c: &Change) -> Vec<String> {
     ]
 }
 
+/// The signature status of an approval for a cell: `unsigned`,
+/// `signed <key id>, verified`, `signed <key id>, INVALID: why`, or
+/// `signed <key id>, unchecked: why`.
+pub fn signature_label(a: &ApprovalRow) -> String {
+    let key = a.key_id.as_deref().unwrap_or("?");
+    match (a.signature, &a.signature_detail) {
+        ("unsigned", _) => "unsigned".to_owned(),
+        ("verified", _) => format!("signed {key}, verified"),
+        ("invalid", Some(why)) => format!("signed {key}, INVALID: {why}"),
+        (status, Some(why)) => format!("signed {key}, {status}: {why}"),
+        (status, None) => format!("signed {key}, {status}"),
+    }
+}
+
 fn short(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         text.to_owned()
@@ -407,6 +424,7 @@ pub fn render(
             let doc = ChangesDoc {
                 format: "syndicate-changes/v1",
                 integrity: &evidence.integrity,
+                signatures_judged_by: evidence.judged_by,
                 filters: FiltersDoc::of(filters),
                 sample,
                 matched,
@@ -465,7 +483,15 @@ fn table(out: &mut dyn Write, rows: &[Change]) -> std::io::Result<()> {
                     "APPROVERS" => c
                         .approvals
                         .iter()
-                        .map(|a| escape(&a.approver).into_owned())
+                        .map(|a| {
+                            let key = a.key_id.as_deref().unwrap_or("?");
+                            let mark = match a.signature {
+                                "unsigned" => "unsigned".to_owned(),
+                                "invalid" => format!("INVALID {key}"),
+                                other => format!("{other} {key}"),
+                            };
+                            format!("{} ({mark})", escape(&a.approver))
+                        })
                         .collect::<Vec<_>>()
                         .join(","),
                     // Stored text, chosen by agents and people: escaped.

@@ -6,6 +6,7 @@ use std::io::Write;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use serde_json::Value;
+use syndicate_core::story::StoryRule;
 
 use super::chain::{self, Activation, Change, Evidence};
 use super::{StoreArgs, TextFormat};
@@ -17,12 +18,15 @@ use crate::store_url::Access;
 #[serde(rename_all = "kebab-case")]
 pub enum CheckName {
     /// An execution started without enough approvals of the proposed digest
-    /// before it.
+    /// before it that count by the gate's rules (signed where the policy
+    /// requires it, by distinct approvers other than the requester), of
+    /// another digest, or after a denial.
     ExecutionWithoutApproval,
     /// A person approved their own request.
     SelfApproval,
-    /// An execution started at or after the earliest `expires_at` of the
-    /// approvals it relied on (by the store's clock).
+    /// An execution started after the approvals it relied on stopped being
+    /// usable: the earlier of their `expires_at` and their own time plus the
+    /// rule's lifetime, by the store's clock (FORMAT.md 5.2).
     ApprovalAfterExpiry,
     /// A change proposed under a policy other than the one last activated.
     SupersededPolicy,
@@ -63,6 +67,10 @@ pub struct ChecksArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: TextFormat,
+    /// Judge approval signatures by these approver keys instead of the
+    /// chain's own policies (as `audit changes --trusted-keys`).
+    #[arg(long = "trusted-keys", value_name = "KEY|FILE")]
+    pub trusted_keys: Vec<String>,
 }
 
 /// One finding.
@@ -78,10 +86,41 @@ pub struct Finding {
     pub detail: String,
 }
 
-/// Runs the checks over the evidence.
+/// The check that a story rule of the gate's own state machine answers
+/// (the rules the gate enforces and `audit verify` reports, one function
+/// for both): `None` for rules no named check is about.
+pub fn check_of_rule(rule: StoryRule) -> Option<CheckName> {
+    match rule {
+        StoryRule::StartWithoutApproval | StoryRule::StartDigest | StoryRule::StartAfterDenial => {
+            Some(CheckName::ExecutionWithoutApproval)
+        }
+        StoryRule::SelfApproval => Some(CheckName::SelfApproval),
+        StoryRule::StartAfterExpiry => Some(CheckName::ApprovalAfterExpiry),
+        _ => None,
+    }
+}
+
+/// Runs the checks over the evidence. Execution without approval,
+/// self-approval and approval after expiry come from the gate's request
+/// state machine run over the verified chain (`Evidence::findings`: an
+/// approval counts only as the gate counts it, signatures included);
+/// superseded policy and missing required evidence from the changes.
+/// Findings are in seq order.
 pub fn run_checks(evidence: &Evidence, which: &[CheckName]) -> Vec<Finding> {
     let which = if which.is_empty() { ALL } else { which };
     let mut findings = Vec::new();
+    for (seq, f) in &evidence.findings {
+        if let Some(check) = check_of_rule(f.rule)
+            && which.contains(&check)
+        {
+            findings.push(Finding {
+                check,
+                request_id: f.request_id.clone().unwrap_or_default(),
+                seq: *seq,
+                detail: format!("{}: {}", f.rule.as_str(), f.detail),
+            });
+        }
+    }
     for c in &evidence.changes {
         for check in which {
             let mut found = |seq: u64, detail: String| {
@@ -93,42 +132,6 @@ pub fn run_checks(evidence: &Evidence, which: &[CheckName]) -> Vec<Finding> {
                 });
             };
             match check {
-                CheckName::ExecutionWithoutApproval => {
-                    if let Some(start) = c.started_seq {
-                        let before = c
-                            .approvals
-                            .iter()
-                            .filter(|a| a.digest_matches && a.seq < start)
-                            .count();
-                        if before < c.approvals_required as usize {
-                            found(
-                                start,
-                                format!(
-                                    "started with {before} of {} approvals of digest {}",
-                                    c.approvals_required, c.action_digest
-                                ),
-                            );
-                        }
-                    }
-                }
-                CheckName::SelfApproval => {
-                    for a in &c.approvals {
-                        if a.approver == c.requester {
-                            found(a.seq, format!("{} approved their own request", a.approver));
-                        }
-                    }
-                }
-                CheckName::ApprovalAfterExpiry => {
-                    if let (Some(start), Some(at), Some(expires)) =
-                        (c.started_seq, c.started_at.as_deref(), c.expires_at())
-                        && at >= expires
-                    {
-                        found(
-                            start,
-                            format!("started at {at}, approval expired at {expires}"),
-                        );
-                    }
-                }
                 CheckName::SupersededPolicy => {
                     if let Some(active) = in_force(&evidence.activations, c.first_seq)
                         && let Some(used) = &c.policy
@@ -152,9 +155,11 @@ pub fn run_checks(evidence: &Evidence, which: &[CheckName]) -> Vec<Finding> {
                         found(c.first_seq, missing);
                     }
                 }
+                _ => {}
             }
         }
     }
+    findings.sort_by_key(|f| f.seq);
     findings
 }
 
@@ -231,8 +236,9 @@ fn missing_evidence(c: &Change, activations: &[Activation]) -> Vec<String> {
 }
 
 pub(super) async fn run(args: &ChecksArgs) -> CommandResult {
+    let judge = chain::Judge::from_args(&args.trusted_keys)?;
     let store = args.store.open(Access::ReadOnly).await?;
-    let evidence = chain::load(store.as_ref(), "checks").await?;
+    let evidence = chain::load_judged(store.as_ref(), "checks", &judge).await?;
     let which = if args.check.is_empty() {
         ALL.to_vec()
     } else {

@@ -303,15 +303,22 @@ pub(super) async fn commits(args: &CommitsArgs) -> CommandResult {
                 args.range.range
             )
             .map_err(io)?;
-            for r in &rows {
-                let requests = if r.requests.is_empty() {
-                    "NO TRAIL".to_owned()
-                } else {
-                    escape(&r.requests.join(", ")).into_owned()
-                };
-                let subject = escape(&r.subject);
-                writeln!(out, "{}  {subject:<40}  {requests}", short(&r.commit)).map_err(io)?;
-            }
+            let cells: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| {
+                    let requests = if r.requests.is_empty() {
+                        "NO TRAIL".to_owned()
+                    } else {
+                        escape(&r.requests.join(", ")).into_owned()
+                    };
+                    let subject: String = escape(&r.subject).chars().take(50).collect();
+                    vec![short(&r.commit).to_string(), subject, requests]
+                })
+                .collect();
+            out.write_all(
+                crate::terminal::table(&["COMMIT", "SUBJECT", "REQUESTS"], &cells).as_bytes(),
+            )
+            .map_err(io)?;
             if !without.is_empty() {
                 writeln!(out, "\ncommits without a trail: {}", without.len()).map_err(io)?;
                 for r in &without {

@@ -12,7 +12,6 @@ pub mod checks;
 pub mod git;
 pub mod replay;
 
-use std::io::Write;
 use std::sync::Arc;
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -29,7 +28,7 @@ pub enum AuditEvidence {
     /// One row per change (request) from the verified chain, filtered and
     /// sampled, as a table, CSV, JSON or Markdown. Exit 1 when the chain
     /// does not verify.
-    Changes(ChangesArgs),
+    Changes(Box<ChangesArgs>),
     /// One change event by event, for a person, with every seq and hash.
     Replay(replay::ReplayArgs),
     /// The commits of a git range with their requests; exit 1 when any
@@ -94,6 +93,14 @@ pub struct ChangesArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: changes::ChangesFormat,
+    /// Judge approval signatures by these approver keys (a verifier key,
+    /// or a file of them, one a line; repeatable) instead of the approvers
+    /// the chain's own `policy.activated` events declare.
+    #[arg(long = "trusted-keys", value_name = "KEY|FILE")]
+    pub trusted_keys: Vec<String>,
+    /// Where the report goes, and its signature.
+    #[command(flatten)]
+    pub output: crate::commands::signed_report::OutputArgs,
 }
 
 /// Runs an evidence subcommand of `syndicate audit`.
@@ -154,8 +161,10 @@ async fn run_changes(args: &ChangesArgs) -> CommandResult {
             "--sample needs --seed S so the sample can be drawn again",
         ));
     }
+    let judge = chain::Judge::from_args(&args.trusted_keys)?;
+    let output = crate::commands::signed_report::Output::new(&args.output)?;
     let store = args.store.open(Access::ReadOnly).await?;
-    let evidence = chain::load(store.as_ref(), "report").await?;
+    let evidence = chain::load_judged(store.as_ref(), "report", &judge).await?;
     let rows: Vec<_> = evidence
         .changes
         .iter()
@@ -170,7 +179,7 @@ async fn run_changes(args: &ChangesArgs) -> CommandResult {
         ),
         _ => (rows, None),
     };
-    let mut out = std::io::stdout().lock();
+    let mut out = Vec::new();
     changes::render(
         &mut out,
         args.format,
@@ -180,6 +189,5 @@ async fn run_changes(args: &ChangesArgs) -> CommandResult {
         matched,
         &rows,
     )?;
-    out.flush()
-        .map_err(|e| Failure::usage(format!("cannot write standard output: {e}")))
+    output.emit(&out)
 }
