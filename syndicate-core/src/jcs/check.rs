@@ -283,6 +283,7 @@ impl Checker<'_> {
         let int_at = self.pos;
         let int_digits = digits(self);
         if int_digits == 0 || (int_digits > 1 && self.bytes[int_at] == b'0') {
+            self.pos = int_at;
             return self.fail("a number without leading zeros");
         }
         let mut plain_integer = true;
@@ -426,5 +427,48 @@ mod tests {
         }
         assert!(!ok(&"[".repeat(129)));
         assert!(check_canonical(&[b'"', 0xff, b'"'], &Limits::DEFAULT).is_err());
+    }
+
+    #[test]
+    fn a_refusal_names_the_first_byte_that_differs_and_what_belongs_there() {
+        let at = |bytes: &[u8], limits: &Limits| {
+            let e = check_canonical(bytes, limits).unwrap_err();
+            (e.offset(), e.expected())
+        };
+        let d = &Limits::DEFAULT;
+        assert_eq!(
+            at(br#"{"b":1,"a":2}"#, d),
+            (7, "keys in UTF-16 order, each once")
+        );
+        assert_eq!(at(&[b'[', b'"', 0xff, b'"', b']'], d), (2, "valid UTF-8"));
+        assert_eq!(at(b"[1,]", d), (3, "a value"));
+        assert_eq!(at(b"[-0]", d), (1, "0 for -0"));
+        assert_eq!(
+            at(b"[1.50]", d),
+            (1, "the RFC 8785 rendering of the number")
+        );
+        assert_eq!(
+            at(&[b'[', b'"', b'a', 1, b'"', b']'], d),
+            (3, "an escaped control character")
+        );
+        assert_eq!(at(br#"["\/"]"#, d), (2, "a canonical escape"));
+        assert_eq!(at(b"[1] ", d), (3, "the end of the text"));
+        let small = Limits {
+            max_depth: 2,
+            max_bytes: 5,
+        };
+        assert!(check_canonical(b"[1,2]", &small).is_ok());
+        assert_eq!(at(b"[1,22]", &small), (5, "at most the byte limit"));
+        let shallow = Limits {
+            max_depth: 2,
+            max_bytes: 100,
+        };
+        assert!(check_canonical(b"[[]]", &shallow).is_ok());
+        assert_eq!(
+            at(b"[[[]]]", &shallow),
+            (2, "nesting within the depth limit")
+        );
+        let text = check_canonical(b"[01]", d).unwrap_err().to_string();
+        assert!(text.contains("byte 1"), "{text}");
     }
 }
