@@ -9,6 +9,11 @@
 //!   runs in `block_in_place` on the calling thread).
 //! - `sqlite_append_batch_100`: 100 events per commit vs a raw transaction
 //!   of 100 `INSERT`s.
+//! - `sqlite_append_32_concurrent`: 32 tasks of one process each appending
+//!   one event at the same time (`Full`), on a current-thread and on a
+//!   multi-threaded runtime, vs a raw transaction of 32 `INSERT`s: group
+//!   commit puts the appends waiting together into one transaction and one
+//!   fsync, each acknowledged only after it.
 //! - `sqlite_verify_100k`: `verify_store` over 100,000 stored events vs a
 //!   raw `SELECT canonical, hash ... ORDER BY seq` with SHA-256 of each row;
 //!   two lines show where the time goes: `sqlite_store_read_pages` reads
@@ -206,6 +211,62 @@ fn append_batch(c: &mut Criterion) {
     group.finish();
 }
 
+fn append_concurrent(c: &mut Criterion) {
+    const APPENDERS: u64 = 32;
+    let dir = tempfile::tempdir().unwrap();
+    let mut group = c.benchmark_group("sqlite_append_32_concurrent");
+    group.throughput(Throughput::Elements(APPENDERS));
+    let durability = Durability::Full;
+    let mut raw = Raw::new(&dir.path().join("raw.db"), durability);
+    group.bench_function("raw_transaction_of_32_inserts", |b| {
+        b.iter_custom(|iters| {
+            let events = raw.sealed(iters * APPENDERS);
+            let start = Instant::now();
+            for batch in events.chunks(APPENDERS as usize) {
+                let tx = raw.conn.unchecked_transaction().unwrap();
+                for event in batch {
+                    insert(&tx, event);
+                }
+                tx.commit().unwrap();
+            }
+            start.elapsed()
+        })
+    });
+    let current = runtime();
+    let multi = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    for (name, rt) in [("current_thread", &current), ("multi_thread", &multi)] {
+        let store = std::sync::Arc::new(
+            rt.block_on(SqliteStore::open(
+                dir.path().join(format!("store-{name}.db")),
+                chain(),
+                options(durability),
+            ))
+            .unwrap(),
+        );
+        let mut n = 0;
+        group.bench_function(format!("sqlite_store_32_appenders_{name}"), |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let mut tasks = tokio::task::JoinSet::new();
+                    for i in n..n + APPENDERS {
+                        let store = std::sync::Arc::clone(&store);
+                        tasks.spawn(async move { store.append(&[draft(i)]).await.unwrap() });
+                    }
+                    n += APPENDERS;
+                    while let Some(done) = tasks.join_next().await {
+                        black_box(done.unwrap());
+                    }
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
 fn verify_100k(c: &mut Criterion) {
     const EVENTS: u64 = 100_000;
     let dir = tempfile::tempdir().unwrap();
@@ -305,5 +366,11 @@ fn verify_100k(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, append_one, append_batch, verify_100k);
+criterion_group!(
+    benches,
+    append_one,
+    append_batch,
+    append_concurrent,
+    verify_100k
+);
 criterion_main!(benches);

@@ -24,78 +24,260 @@ const HEAD: &str = "SELECT seq, hash, at FROM events WHERE chain = ?1 ORDER BY s
 
 const ONCE_USED: &str = "SELECT 1 FROM events WHERE chain = ?1 AND once = ?2";
 
-/// Seals and appends a batch in one `BEGIN IMMEDIATE` transaction: the
-/// write lock is taken first (waiting up to the busy timeout for other
-/// processes), the file and its schema are checked against what was opened
-/// ([`WriterGuard::check`]), then the head is read, the single-use keys are checked, the
-/// drafts are sealed against that head and inserted, and the transaction
-/// commits. A batch is written whole or not at all.
+/// Seals and appends several callers' batches in one `BEGIN IMMEDIATE`
+/// transaction and one commit (group commit). The write lock is taken
+/// first, the file and its schema are checked against what was opened
+/// ([`WriterGuard::check`]), then the head is read, and each batch in turn
+/// has its single-use keys checked, is sealed against the head the batch
+/// before it left and is inserted, every insert checked to change exactly
+/// our one row. Each batch is written whole or not at all, and answered as
+/// if appended alone:
+/// - a batch refused for its own sake before anything of it is written
+///   ([`StoreError::InvalidDraft`], [`StoreError::AlreadyUsed`]) is left out
+///   and the others go on;
+/// - when the write lock cannot be taken, every batch gets that error;
+/// - any other failure (the file replaced, an I/O error, a foreign trigger)
+///   rolls the whole group back, and each batch is then appended on its own
+///   transaction, in order, to get its own answer;
+/// - a failed `COMMIT` answers every batch that was in it with
+///   [`StoreError::Unavailable`] and `maybe_written`.
 ///
-/// # Errors
-/// [`StoreError::InvalidDraft`], [`StoreError::AlreadyUsed`],
-/// [`StoreError::Unavailable`] (lock held past the busy timeout, I/O error,
-/// read-only file; `maybe_written` only when `COMMIT` itself failed),
-/// [`StoreError::Corrupt`] when the head row cannot be read,
-/// [`StoreError::Incompatible`] when the schema is no longer exactly ours or
-/// an insert changed other than exactly our one row, or the error of
-/// [`WriterGuard::check`] when the file was replaced.
-pub(crate) fn append(
+/// With [`Wait::No`], the write lock is tried once instead of waiting up to
+/// the busy timeout: `None` then means another connection holds it and
+/// nothing was done.
+///
+/// Returns one answer per batch, in order.
+pub(crate) fn append_group(
     conn: &mut Connection,
     guard: &WriterGuard,
     path: &Path,
     chain: &ChainId,
-    drafts: &[EventDraft],
-) -> Result<Vec<Event>, StoreError> {
-    if drafts.is_empty() {
-        return Ok(Vec::new());
+    batches: &[Vec<EventDraft>],
+    wait: Wait,
+) -> Option<Vec<Result<Vec<Event>, StoreError>>> {
+    let tx = match begin(conn, path, wait) {
+        Ok(tx) => tx,
+        Err(Begin::Busy) => return None,
+        Err(Begin::Failed(e)) => return Some(same_for_all(e, batches.len())),
+    };
+    match write_group(tx, guard, path, chain, batches) {
+        Ok(answers) => Some(answers),
+        Err(e) if batches.len() == 1 => Some(vec![Err(e)]),
+        Err(_) => Some(
+            batches
+                .iter()
+                .map(|drafts| {
+                    let tx = begin(conn, path, Wait::BusyTimeout).map_err(|begin| match begin {
+                        Begin::Failed(e) => e,
+                        Begin::Busy => unreachable_busy(path),
+                    })?;
+                    let mut answers =
+                        write_group(tx, guard, path, chain, std::slice::from_ref(drafts))?;
+                    answers.pop().unwrap_or_else(|| Ok(Vec::new()))
+                })
+                .collect(),
+        ),
     }
-    let err = |e| sqlite_error(path, e, false);
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(err)?;
+}
+
+/// [`Begin::Busy`] comes only from [`Wait::No`]; kept as an error, not a panic.
+fn unreachable_busy(path: &Path) -> StoreError {
+    StoreError::Unavailable {
+        store: crate::error::STORE,
+        maybe_written: false,
+        source: format!("{}: database is locked", path.display()).into(),
+    }
+}
+
+/// How [`append_group`] takes the write lock.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Wait {
+    /// Up to the connection's busy timeout.
+    BusyTimeout,
+    /// Once, without waiting; the busy timeout to restore afterwards.
+    No(std::time::Duration),
+}
+
+enum Begin {
+    Busy,
+    Failed(StoreError),
+}
+
+fn begin<'c>(
+    conn: &'c mut Connection,
+    path: &Path,
+    wait: Wait,
+) -> Result<rusqlite::Transaction<'c>, Begin> {
+    let failed = |e| Begin::Failed(sqlite_error(path, e, false));
+    let Wait::No(busy_timeout) = wait else {
+        return conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(failed);
+    };
+    // The busy timeout is set back while the transaction is open, so that
+    // its statements and commit wait as usual.
+    conn.busy_timeout(std::time::Duration::ZERO)
+        .map_err(failed)?;
+    // `new_unchecked` borrows the connection shared, so that it can be used
+    // again on failure; it is not shared with anything else meanwhile.
+    match rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate) {
+        Ok(tx) => {
+            tx.busy_timeout(busy_timeout).map_err(failed)?;
+            Ok(tx)
+        }
+        Err(e) => {
+            conn.busy_timeout(busy_timeout).map_err(failed)?;
+            if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) {
+                Err(Begin::Busy)
+            } else {
+                Err(failed(e))
+            }
+        }
+    }
+}
+
+/// The same error for each of `count` batches.
+fn same_for_all(e: StoreError, count: usize) -> Vec<Result<Vec<Event>, StoreError>> {
+    let mut answers: Vec<_> = (1..count).map(|_| Err(same_error(&e))).collect();
+    answers.insert(0, Err(e));
+    answers
+}
+
+/// [`append_group`]'s writes and commit in `tx`: an answer per batch, or
+/// an error when the group was rolled back whole, before its commit.
+fn write_group(
+    tx: rusqlite::Transaction<'_>,
+    guard: &WriterGuard,
+    path: &Path,
+    chain: &ChainId,
+    batches: &[Vec<EventDraft>],
+) -> Result<Vec<Result<Vec<Event>, StoreError>>, StoreError> {
     guard.check(&tx, path)?;
-    let head = head(&tx, path, chain)?;
-    let events = seal(chain, head.as_ref(), drafts, Timestamp::now())?;
-    {
-        let mut used = tx.prepare_cached(ONCE_USED).map_err(err)?;
-        for key in drafts.iter().filter_map(|d| d.once.as_deref()) {
-            if used.exists(params![chain.as_str(), key]).map_err(err)? {
-                return Err(StoreError::AlreadyUsed {
-                    key: key.to_owned(),
-                });
+    let mut head = head(&tx, path, chain)?;
+    let mut answers = Vec::with_capacity(batches.len());
+    for drafts in batches {
+        match write_batch(&tx, path, chain, head.as_ref(), drafts)? {
+            Ok(events) => {
+                if let Some(last) = events.last() {
+                    head = Some(head_of(last)?);
+                }
+                answers.push(Ok(events));
             }
-        }
-        let changes_before = tx.total_changes();
-        let mut insert = tx.prepare_cached(INSERT).map_err(err)?;
-        for event in &events {
-            let c = &event.columns;
-            let written = insert
-                .execute(params![
-                    chain.as_str(),
-                    seq_param(event.seq),
-                    event.hash.to_string(),
-                    event.canonical,
-                    c.at,
-                    c.session,
-                    c.kind,
-                    c.actor,
-                    c.request_id,
-                    c.once,
-                ])
-                .map_err(|e| insert_error(path, e, &event.columns))?;
-            if written != 1 {
-                return Err(foreign_write(path, event.seq, written));
-            }
-        }
-        // Rows changed by anything else (a trigger inserting, updating or
-        // deleting elsewhere) count here too; only our rows may change.
-        let changed = tx.total_changes() - changes_before;
-        if changed != events.len() as u64 {
-            return Err(foreign_write(path, events[0].seq, changed as usize));
+            Err(refused) => answers.push(Err(refused)),
         }
     }
-    tx.commit().map_err(|e| sqlite_error(path, e, true))?;
-    Ok(events)
+    if let Err(e) = tx.commit() {
+        // The errors of this crate carry their source as text: a copy for
+        // each batch loses nothing.
+        let failed = sqlite_error(path, e, true);
+        return Ok(answers
+            .into_iter()
+            .map(|answer| answer.and_then(|_| Err(same_error(&failed))))
+            .collect());
+    }
+    Ok(answers)
+}
+
+/// The same error again, for the next batch of a group that failed as a
+/// whole (a driver's error is kept as its message).
+fn same_error(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Unavailable {
+            store,
+            maybe_written,
+            source,
+        } => StoreError::Unavailable {
+            store,
+            maybe_written: *maybe_written,
+            source: source.to_string().into(),
+        },
+        StoreError::Corrupt { store, seq, reason } => StoreError::Corrupt {
+            store,
+            seq: *seq,
+            reason: reason.clone(),
+        },
+        StoreError::Incompatible { store, reason } => StoreError::Incompatible {
+            store,
+            reason: reason.clone(),
+        },
+        StoreError::AlreadyUsed { key } => StoreError::AlreadyUsed { key: key.clone() },
+        other => StoreError::Other {
+            store: crate::error::STORE,
+            source: other.to_string().into(),
+        },
+    }
+}
+
+/// The head after `event`, as the next batch of a group is sealed against.
+fn head_of(event: &Event) -> Result<Head, StoreError> {
+    Ok(Head {
+        seq: event.seq,
+        hash: event.hash,
+        at: event
+            .columns
+            .at
+            .parse()
+            .map_err(|_| corrupt(event.seq, "a sealed event's at is not a timestamp"))?,
+    })
+}
+
+/// Seals `drafts` against `head` and inserts them on `conn`, inside a
+/// transaction the caller holds: the single-use keys are checked, and every
+/// insert must change exactly our one row.
+///
+/// The inner error is a refusal of this batch alone, found before anything
+/// of it was written ([`StoreError::InvalidDraft`],
+/// [`StoreError::AlreadyUsed`]); the outer one leaves the transaction with
+/// part of the batch in it, to be rolled back.
+fn write_batch(
+    conn: &Connection,
+    path: &Path,
+    chain: &ChainId,
+    head: Option<&Head>,
+    drafts: &[EventDraft],
+) -> Result<Result<Vec<Event>, StoreError>, StoreError> {
+    let err = |e| sqlite_error(path, e, false);
+    let events = match seal(chain, head, drafts, Timestamp::now()) {
+        Ok(events) => events,
+        Err(refused) => return Ok(Err(refused.into())),
+    };
+    let mut used = conn.prepare_cached(ONCE_USED).map_err(err)?;
+    for key in drafts.iter().filter_map(|d| d.once.as_deref()) {
+        if used.exists(params![chain.as_str(), key]).map_err(err)? {
+            return Ok(Err(StoreError::AlreadyUsed {
+                key: key.to_owned(),
+            }));
+        }
+    }
+    let changes_before = conn.total_changes();
+    let mut insert = conn.prepare_cached(INSERT).map_err(err)?;
+    for event in &events {
+        let c = &event.columns;
+        let written = insert
+            .execute(params![
+                chain.as_str(),
+                seq_param(event.seq),
+                event.hash.to_string(),
+                event.canonical,
+                c.at,
+                c.session,
+                c.kind,
+                c.actor,
+                c.request_id,
+                c.once,
+            ])
+            .map_err(|e| insert_error(path, e, &event.columns))?;
+        if written != 1 {
+            return Err(foreign_write(path, event.seq, written));
+        }
+    }
+    // Rows changed by anything else (a trigger inserting, updating or
+    // deleting elsewhere) count here too; only our rows may change.
+    let changed = conn.total_changes() - changes_before;
+    if changed != events.len() as u64 {
+        return Err(foreign_write(path, events[0].seq, changed as usize));
+    }
+    Ok(Ok(events))
 }
 
 /// An insert that did not change exactly our rows: something in the file
@@ -410,11 +592,28 @@ mod tests {
             Actor::human("t"),
             json!({"n": 1}),
         );
-        let result = append(&mut conn, &guard, &path, &chain, &[draft]);
-        assert!(
-            matches!(&result, Err(StoreError::Incompatible { reason, .. }) if reason.contains("changed 0 rows")),
-            "got {result:?}"
-        );
-        assert_eq!(head(&conn, &path, &chain).unwrap(), None);
+        // Alone, and in a group: every batch is refused, nothing written.
+        for batches in [
+            vec![vec![draft.clone()]],
+            vec![vec![draft.clone()], vec![draft]],
+        ] {
+            let answers = append_group(
+                &mut conn,
+                &guard,
+                &path,
+                &chain,
+                &batches,
+                Wait::BusyTimeout,
+            )
+            .unwrap();
+            assert_eq!(answers.len(), batches.len());
+            for answer in &answers {
+                assert!(
+                    matches!(answer, Err(StoreError::Incompatible { reason, .. }) if reason.contains("changed 0 rows")),
+                    "got {answer:?}"
+                );
+            }
+            assert_eq!(head(&conn, &path, &chain).unwrap(), None);
+        }
     }
 }

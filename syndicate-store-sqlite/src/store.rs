@@ -1,15 +1,17 @@
 //! [`SqliteStore`]: the async shell over [`blocking`](crate::blocking).
 //!
 //! Each connection has its own worker thread, which runs the jobs sent to it
-//! in order; the async methods send a job and await its answer, so the async
-//! runtime never blocks on SQLite and any runtime works. Appends made from a
-//! multi-threaded tokio runtime skip the hop to the worker thread: they run
-//! in `block_in_place`, which hands the runtime's other tasks to another
-//! thread first. Reads always go through the reader thread, so that
-//! `verify_store` overlaps reading the next page with checking this one.
+//! in order; reads send a job and await its answer, so that `verify_store`
+//! overlaps reading the next page with checking this one. Appends queue
+//! their batch and are written in groups, one transaction and one commit
+//! for all the batches waiting together (see [`Writer::drive`] for who
+//! writes a group on which runtime): without a thread hop when the caller
+//! can write in place, and never blocking a current-thread runtime on
+//! another process's lock.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 
 use async_trait::async_trait;
@@ -93,23 +95,6 @@ impl Worker {
         })
     }
 
-    /// Runs `f` on the connection: on the calling thread through
-    /// `block_in_place` when that is a worker of a multi-threaded tokio
-    /// runtime (no thread hop; the runtime moves its other tasks away), else
-    /// on the worker thread. Either way the async runtime never blocks.
-    async fn run_latency<R: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
-    ) -> Result<R, StoreError> {
-        if tokio::runtime::Handle::try_current()
-            .is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread)
-        {
-            let conn = Arc::clone(&self.conn);
-            return tokio::task::block_in_place(move || f(&mut lock(&conn)));
-        }
-        self.run(f).await
-    }
-
     /// Runs `f` on the worker's connection. If the returned future is
     /// dropped, the job still runs to its end.
     async fn run<R: Send + 'static>(
@@ -130,13 +115,160 @@ impl Worker {
     }
 }
 
+type Answer = oneshot::Sender<Result<Vec<Event>, StoreError>>;
+
+/// The appends waiting for the writer connection, and what every group of
+/// them is written with.
+struct Appends {
+    path: PathBuf,
+    chain: ChainId,
+    busy_timeout: std::time::Duration,
+    guard: WriterGuard,
+    pending: Mutex<Vec<(Vec<EventDraft>, Answer)>>,
+    /// True while a caller leads (see [`Writer::drive`]).
+    leading: AtomicBool,
+}
+
+/// The lead of a group commit, given up when dropped.
+struct Lead<'a>(&'a AtomicBool);
+
+impl Drop for Lead<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+impl Appends {
+    fn is_waiting(&self) -> bool {
+        !self
+            .pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .is_empty()
+    }
+
+    /// The lead, when no one else has it.
+    fn take_lead(&self) -> Option<Lead<'_>> {
+        self.leading
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+            .ok()
+            .map(|_| Lead(&self.leading))
+    }
+
+    fn queue(&self, drafts: Vec<EventDraft>, answer: Answer) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push((drafts, answer));
+    }
+
+    /// Appends every batch waiting, as one group ([`blocking::append_group`]),
+    /// and answers each. False when `wait` said not to wait and another
+    /// connection held the write lock: the batches wait on.
+    fn drain(&self, conn: &mut Connection, wait: blocking::Wait) -> bool {
+        let waiting = std::mem::take(
+            &mut *self
+                .pending
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        if waiting.is_empty() {
+            return true;
+        }
+        let (batches, answers): (Vec<_>, Vec<_>) = waiting.into_iter().unzip();
+        let written =
+            blocking::append_group(conn, &self.guard, &self.path, &self.chain, &batches, wait);
+        let Some(results) = written else {
+            let mut pending = self
+                .pending
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            pending.splice(0..0, batches.into_iter().zip(answers));
+            return false;
+        };
+        for (answer, result) in answers.into_iter().zip(results) {
+            // The caller may have stopped waiting; its batch is written all the same.
+            let _ = answer.send(result);
+        }
+        true
+    }
+}
+
+/// The writer connection's worker and the appends waiting for it.
+struct Writer {
+    worker: Worker,
+    appends: Arc<Appends>,
+}
+
+impl Writer {
+    /// Has every batch queued so far appended, the caller's included.
+    ///
+    /// On a multi-threaded tokio runtime one caller at a time leads: in
+    /// `block_in_place` (no thread hop; the runtime moves its other tasks
+    /// away) it appends everything waiting as one group, then what queued up
+    /// meanwhile as the next, until nothing waits, so concurrent appends
+    /// share one transaction and one fsync; the others wait for their answer. On a current-thread runtime the caller
+    /// first lets the runtime's other tasks queue theirs, then appends in
+    /// place when the connection and the file's write lock are free at once,
+    /// and otherwise hands the group to the writer thread, so the runtime
+    /// never waits for another process's lock. Elsewhere the writer thread
+    /// does it.
+    async fn drive(&self) -> Result<(), StoreError> {
+        let flavor = tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor());
+        let appends = Arc::clone(&self.appends);
+        match flavor {
+            Ok(RuntimeFlavor::MultiThread) => {
+                tokio::task::yield_now().await;
+                // One caller at a time leads: it appends group after group
+                // until none is waiting, and the others only wait for their
+                // answer. A leader checks once more after leaving, so no
+                // batch is left waiting with no leader.
+                while appends.is_waiting()
+                    && let Some(lead) = appends.take_lead()
+                {
+                    let conn = Arc::clone(&self.worker.conn);
+                    let appends = Arc::clone(&appends);
+                    tokio::task::block_in_place(move || {
+                        let mut conn = lock(&conn);
+                        while appends.is_waiting() {
+                            appends.drain(&mut conn, blocking::Wait::BusyTimeout);
+                        }
+                    });
+                    drop(lead);
+                }
+                return Ok(());
+            }
+            Ok(RuntimeFlavor::CurrentThread) => {
+                tokio::task::yield_now().await;
+                if let Ok(mut conn) = self.worker.conn.try_lock()
+                    && appends.drain(&mut conn, blocking::Wait::No(appends.busy_timeout))
+                {
+                    return Ok(());
+                }
+            }
+            _ => {}
+        }
+        self.worker
+            .run(move |conn| {
+                appends.drain(conn, blocking::Wait::BusyTimeout);
+                Ok(())
+            })
+            .await
+    }
+}
+
 /// An [`EventStore`] in one SQLite file (WAL mode), for one chain.
 ///
 /// It holds two connections, each on its own thread: a writer that appends
-/// (one `BEGIN IMMEDIATE` transaction per batch) and a reader for `head`,
-/// `read` and `query`, which in WAL mode never waits for a writer. Any number
-/// of stores, in any number of processes, may append to one file: appenders
-/// queue on SQLite's write lock for up to the busy timeout.
+/// and a reader for `head`, `read` and `query`, which in WAL mode never
+/// waits for a writer. Appends made at the same time through one store are
+/// written together (group commit): one `BEGIN IMMEDIATE` transaction and
+/// one commit for all of them, each batch sealed after the one before it,
+/// written whole or not at all, and acknowledged only once the commit is
+/// durable; a batch refused for its own sake (an invalid draft, a used
+/// single-use key) does not affect the others. Any number of stores, in
+/// any number of processes, may append to one file: appenders queue on
+/// SQLite's write lock for up to the busy timeout.
 ///
 /// Cancellation: a dropped `append` future does not cancel the append; the
 /// batch may still be committed.
@@ -148,7 +280,7 @@ pub struct SqliteStore {
     chain: ChainId,
     path: PathBuf,
     options: SqliteOptions,
-    writer: Option<(Worker, Arc<WriterGuard>)>,
+    writer: Option<Writer>,
     reader: Worker,
 }
 
@@ -196,7 +328,17 @@ impl SqliteStore {
             let guard = worker
                 .run(move |conn| WriterGuard::capture(conn, &at))
                 .await?;
-            Some((worker, Arc::new(guard)))
+            Some(Writer {
+                worker,
+                appends: Arc::new(Appends {
+                    path: path.clone(),
+                    chain: chain.clone(),
+                    busy_timeout: options.busy_timeout,
+                    guard,
+                    pending: Mutex::new(Vec::new()),
+                    leading: AtomicBool::new(false),
+                }),
+            })
         };
         let reader = Worker::start(
             "syndicate-sqlite-reader",
@@ -251,17 +393,18 @@ impl EventStore for SqliteStore {
     }
 
     async fn append(&self, drafts: &[EventDraft]) -> Result<Vec<Event>, StoreError> {
-        let Some((writer, guard)) = &self.writer else {
+        let Some(writer) = &self.writer else {
             return Err(path_error(SqliteError::OpenedReadOnly(self.path.clone())));
         };
         if drafts.is_empty() {
             return Ok(Vec::new());
         }
-        let (path, chain, drafts) = (self.path.clone(), self.chain.clone(), drafts.to_vec());
-        let guard = Arc::clone(guard);
-        writer
-            .run_latency(move |conn| blocking::append(conn, &guard, &path, &chain, &drafts))
+        let (reply, answer) = oneshot::channel();
+        writer.appends.queue(drafts.to_vec(), reply);
+        writer.drive().await?;
+        answer
             .await
+            .map_err(|_| path_error(SqliteError::WorkerStopped))?
     }
 
     async fn head(&self) -> Result<Option<Head>, StoreError> {
@@ -295,7 +438,7 @@ impl EventStore for SqliteStore {
     }
 
     async fn put_tree_nodes(&self, nodes: &[(NodeId, Hash)]) -> Result<(), StoreError> {
-        let Some((writer, _)) = &self.writer else {
+        let Some(Writer { worker: writer, .. }) = &self.writer else {
             // A read-only store keeps no cache; proofs read events instead.
             return Ok(());
         };
