@@ -2,11 +2,13 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, PgConnection, QueryBuilder, Row};
+use syndicate_core::batching::BatchingStore;
 use syndicate_core::merkle::{Hash, NodeId};
 use syndicate_core::{
     ChainId, Columns, Digest, Event, EventDraft, EventStore, Head, Order, Query, StoreError,
@@ -85,18 +87,40 @@ impl Default for PostgresOptions {
 /// server is [`StoreError::Unavailable`], which is retryable; nothing is
 /// half-written, because a batch is one transaction.
 ///
+/// Group commit is built in: appends made through one store (or its
+/// clones) while another of its appends is in flight are sealed and
+/// committed together in one transaction, each caller still getting exactly
+/// its own events, contiguous; a batch refused for its own sake is retried
+/// alone so that it alone is refused (see [`BatchingStore`], which does
+/// this over the store's single-transaction append).
+///
 /// Cancellation: dropping an `append` future after its COMMIT was sent does
 /// not undo the commit; before that, the transaction is rolled back.
 #[derive(Clone)]
 pub struct PostgresStore {
-    pool: PgPool,
-    chain: ChainId,
-    server: String,
+    table: Arc<BatchingStore<Table>>,
 }
 
 impl fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PostgresStore")
+            .field("chain", &self.table().chain)
+            .field("server", &self.table().server)
+            .finish()
+    }
+}
+
+/// One chain's rows: appends one batch per transaction.
+#[derive(Clone)]
+struct Table {
+    pool: PgPool,
+    chain: ChainId,
+    server: String,
+}
+
+impl fmt::Debug for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Table")
             .field("chain", &self.chain)
             .field("server", &self.server)
             .finish()
@@ -144,20 +168,26 @@ impl PostgresStore {
             schema::check(&pool).await?;
         }
         let server = describe(&pool);
-        let store = PostgresStore {
+        let table = Table {
             pool,
             chain,
             server,
         };
         if create {
-            store.ensure_head_row().await?;
+            table.ensure_head_row().await?;
         }
-        Ok(store)
+        Ok(PostgresStore {
+            table: Arc::new(BatchingStore::new(table)),
+        })
+    }
+
+    fn table(&self) -> &Table {
+        self.table.inner()
     }
 
     /// The connection pool, for sharing with other chains.
     pub fn pool(&self) -> &PgPool {
-        &self.pool
+        &self.table().pool
     }
 
     /// The chains stored in this database, in name order.
@@ -167,7 +197,7 @@ impl PostgresStore {
     /// [`StoreError::Incompatible`] when a stored chain name is not a valid
     /// id.
     pub async fn chains(&self) -> Result<Vec<ChainId>, StoreError> {
-        chains_in(&self.pool).await
+        chains_in(self.pool()).await
     }
 
     /// The chains in the database at `url`, in name order, changing nothing.
@@ -187,9 +217,11 @@ impl PostgresStore {
 
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.pool().close().await;
     }
+}
 
+impl Table {
     async fn ensure_head_row(&self) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO heads (chain) VALUES ($1) ON CONFLICT (chain) DO NOTHING")
             .bind(self.chain.as_str())
@@ -350,7 +382,7 @@ enum AppendFailure {
 }
 
 #[async_trait]
-impl EventStore for PostgresStore {
+impl EventStore for Table {
     fn chain(&self) -> &ChainId {
         &self.chain
     }
@@ -513,6 +545,54 @@ impl EventStore for PostgresStore {
             .await
             .map_err(error::read)?;
         rows.iter().map(event_of_row).collect()
+    }
+}
+
+#[async_trait]
+impl EventStore for PostgresStore {
+    fn chain(&self) -> &ChainId {
+        self.table.chain()
+    }
+
+    fn pages_reach_the_end(&self) -> bool {
+        self.table.pages_reach_the_end()
+    }
+
+    async fn append(&self, drafts: &[EventDraft]) -> Result<Vec<Event>, StoreError> {
+        self.table.append(drafts).await
+    }
+
+    async fn head(&self) -> Result<Option<Head>, StoreError> {
+        self.table.head().await
+    }
+
+    async fn read(&self, from_seq: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
+        self.table.read(from_seq, limit).await
+    }
+
+    async fn read_bounded(
+        &self,
+        from_seq: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        self.table.read_bounded(from_seq, limit, max_bytes).await
+    }
+
+    async fn query(&self, query: &Query) -> Result<Vec<Event>, StoreError> {
+        self.table.query(query).await
+    }
+
+    async fn put_tree_nodes(&self, nodes: &[(NodeId, Hash)]) -> Result<(), StoreError> {
+        self.table.put_tree_nodes(nodes).await
+    }
+
+    async fn tree_nodes(&self, ids: &[NodeId]) -> Result<Vec<Option<Hash>>, StoreError> {
+        self.table.tree_nodes(ids).await
+    }
+
+    async fn tree_leaf_count(&self) -> Result<u64, StoreError> {
+        self.table.tree_leaf_count().await
     }
 }
 
