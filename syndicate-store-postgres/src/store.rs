@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
@@ -79,10 +79,13 @@ impl Default for PostgresOptions {
 /// An [`EventStore`] on PostgreSQL: many processes on many machines append
 /// to one linear chain.
 ///
-/// Appenders serialize on the chain's row in `heads` (`SELECT ... FOR
-/// UPDATE`) inside the append transaction, seal the batch with
-/// [`syndicate_core::seal()`] against that head, insert it and move the head in
-/// one statement, and commit. Single-use keys are a unique index; a second
+/// Appenders serialize on the chain's row in `heads`. Uncontended, an append
+/// is one round trip: the batch is sealed with [`syndicate_core::seal()`]
+/// against the head this store last wrote or read, and one autocommit
+/// statement moves the head and inserts the rows only if the head is still
+/// that one. Otherwise (first append, another writer moved the head) the
+/// store takes the row with `SELECT ... FOR UPDATE` inside a transaction,
+/// seals against it, inserts, moves the head and commits. Single-use keys are a unique index; a second
 /// use is [`StoreError::AlreadyUsed`]. A lost connection or a restarting
 /// server is [`StoreError::Unavailable`], which is retryable; nothing is
 /// half-written, because a batch is one transaction.
@@ -116,7 +119,67 @@ struct Table {
     pool: PgPool,
     chain: ChainId,
     server: String,
+    /// What this process last saw of the head and the server's clock.
+    seen: Arc<std::sync::Mutex<Option<Seen>>>,
 }
+
+/// The chain's head as this process last wrote or read it, and a reading of
+/// the server's clock with the moment it arrived.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    head: Option<Head>,
+    server_clock: Timestamp,
+    arrived: Instant,
+}
+
+impl Seen {
+    fn new(head: Option<Head>, server_clock: Timestamp) -> Seen {
+        Seen {
+            head,
+            server_clock,
+            arrived: Instant::now(),
+        }
+    }
+
+    /// The server's clock now, without asking it: the last reading carried
+    /// forward by this process's monotonic clock. It is never ahead of the
+    /// server's (the reading was taken before it arrived), whatever this
+    /// machine's wall clock says; the append statement refuses it when it
+    /// has fallen more than a few seconds behind.
+    fn server_now(&self) -> Option<Timestamp> {
+        let elapsed = i64::try_from(self.arrived.elapsed().as_micros()).ok()?;
+        Timestamp::from_unix_micros(self.server_clock.unix_micros().checked_add(elapsed)?)
+    }
+}
+
+/// The one-statement append ([`Table::try_append_seen`]). The head moves and
+/// the rows are inserted only if the head is still the one the batch was
+/// sealed against, and its `at` no later than the server's clock and at
+/// most 2 seconds behind it. A foreign trigger, rule or policy that drops
+/// rows while the statement succeeds must not commit a head without its
+/// events: the statement divides by zero (and so writes nothing) when the
+/// counts differ.
+const APPEND_SEEN: &str = "WITH moved AS (
+                UPDATE heads SET seq = $11, hash = $12, at = $2
+                WHERE chain = $1
+                  AND seq IS NOT DISTINCT FROM $13 AND hash IS NOT DISTINCT FROM $14
+                  AND $2 <= clock_timestamp()
+                  AND $2 >= clock_timestamp() - interval '2 seconds'
+                RETURNING 1
+            ), inserted AS (
+                INSERT INTO events
+                    (chain, seq, hash, canonical, at, session, kind, actor, request_id, once)
+                SELECT $1, u.seq, u.hash, u.canonical, $2, u.session, u.kind, u.actor,
+                       u.request_id, u.once
+                FROM UNNEST($3::bigint[], $4::text[], $5::bytea[], $6::text[], $7::text[],
+                            $8::text[], $9::text[], $10::text[])
+                    AS u(seq, hash, canonical, session, kind, actor, request_id, once)
+                WHERE EXISTS (SELECT 1 FROM moved)
+                RETURNING 1
+            )
+            SELECT m.n AS moved, i.n AS inserted, clock_timestamp() AS now,
+                   CASE WHEN m.n = 1 AND i.n <> $15 THEN 1 / (i.n * 0) ELSE 0 END AS checked
+            FROM (SELECT count(*) AS n FROM moved) m, (SELECT count(*) AS n FROM inserted) i";
 
 impl fmt::Debug for Table {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -172,6 +235,7 @@ impl PostgresStore {
             pool,
             chain,
             server,
+            seen: Arc::default(),
         };
         if create {
             table.ensure_head_row().await?;
@@ -231,6 +295,116 @@ impl Table {
         Ok(())
     }
 
+    /// The append in one statement, when this process knows the head: the
+    /// batch is sealed against the head it last saw, at the server's time as
+    /// carried forward since it last read it, and one autocommit statement
+    /// moves the head and inserts the rows only if the head is still that one
+    /// and the time is no later than the server's clock and at most
+    /// 2 seconds behind it ([`APPEND_SEEN`]). `None`: it was not (another writer moved the
+    /// head, or the clock reading is stale), nothing was written, and the
+    /// full transaction is needed.
+    async fn try_append_seen(
+        &self,
+        drafts: &[EventDraft],
+        seen: Seen,
+    ) -> Result<Option<Vec<Event>>, AppendFailure> {
+        let Some(now) = seen.server_now() else {
+            return Ok(None);
+        };
+        let events = seal(&self.chain, seen.head.as_ref(), drafts, now)
+            .map_err(|e| AppendFailure::Store(e.into()))?;
+        let Some(last) = events.last() else {
+            return Ok(Some(events));
+        };
+        let rows = Rows::of(&events).map_err(AppendFailure::Store)?;
+        let at = rows.at;
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| AppendFailure::Driver(e, Stage::BeforeCommit))?;
+        let expected_seq = seen
+            .head
+            .map(|h| seq_to_i64(h.seq))
+            .transpose()
+            .map_err(AppendFailure::Store)?;
+        let row = sqlx::query(APPEND_SEEN)
+            .bind(self.chain.as_str())
+            .bind(at)
+            .bind(&rows.seqs)
+            .bind(&rows.hashes)
+            .bind(&rows.canonicals)
+            .bind(&rows.sessions)
+            .bind(&rows.kinds)
+            .bind(&rows.actors)
+            .bind(&rows.request_ids)
+            .bind(&rows.onces)
+            .bind(seq_to_i64(last.seq).map_err(AppendFailure::Store)?)
+            .bind(last.hash.to_string())
+            .bind(expected_seq)
+            .bind(seen.head.map(|h| h.hash.to_string()))
+            .bind(events.len() as i64)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|e| {
+                if error::sqlstate(&e).as_deref() == Some("22012") {
+                    return AppendFailure::Store(self.foreign_write(events.len(), -1, 1));
+                }
+                // The server answered: the statement failed whole. Anything
+                // else came while it may have been committing.
+                let stage = match e {
+                    sqlx::Error::Database(_) => Stage::BeforeCommit,
+                    _ => Stage::Commit,
+                };
+                AppendFailure::Driver(e, stage)
+            })?;
+        let read = |e| AppendFailure::Driver(e, Stage::Commit);
+        let moved: i64 = row.try_get("moved").map_err(read)?;
+        if moved != 1 {
+            return Ok(None);
+        }
+        let now: OffsetDateTime = row.try_get("now").map_err(read)?;
+        self.saw(
+            Some(Head {
+                seq: last.seq,
+                hash: last.hash,
+                at: last.columns.at.parse().map_err(|_| {
+                    AppendFailure::Store(error::other("sealed events carry an unreadable at"))
+                })?,
+            }),
+            timestamp_of(now),
+        );
+        Ok(Some(events))
+    }
+
+    /// Remembers the head and the server's clock this process just saw.
+    fn saw(&self, head: Option<Head>, server_clock: Option<Timestamp>) {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        *seen = server_clock.map(|clock| Seen::new(head, clock));
+    }
+
+    /// Forgets the head: the next append takes the chain lock and reads it.
+    fn forget(&self) {
+        *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    fn foreign_write(&self, events: usize, inserted: i64, moved: i64) -> StoreError {
+        let inserted = if inserted < 0 {
+            "another number of".to_owned()
+        } else {
+            inserted.to_string()
+        };
+        StoreError::Incompatible {
+            store: STORE,
+            reason: format!(
+                "appending {events} events wrote {inserted} rows to events and {moved} to heads \
+                 of chain {}: a trigger, rule or policy on the store's tables changes what is \
+                 written; nothing was written, remove it",
+                self.chain
+            ),
+        }
+    }
+
     async fn try_append(&self, drafts: &[EventDraft]) -> Result<Vec<Event>, AppendFailure> {
         let before = |e| AppendFailure::Driver(e, Stage::BeforeCommit);
         let mut tx = self.pool.begin().await.map_err(before)?;
@@ -256,28 +430,7 @@ impl Table {
         let Some(last) = events.last() else {
             return Ok(events);
         };
-        let at: Timestamp = last.columns.at.parse().map_err(|_| {
-            AppendFailure::Store(error::other("sealed events carry an unreadable at"))
-        })?;
-        let at = datetime_of(at);
-        let mut seqs = Vec::with_capacity(events.len());
-        let mut hashes = Vec::with_capacity(events.len());
-        let mut canonicals = Vec::with_capacity(events.len());
-        let mut sessions = Vec::with_capacity(events.len());
-        let mut kinds = Vec::with_capacity(events.len());
-        let mut actors = Vec::with_capacity(events.len());
-        let mut request_ids = Vec::with_capacity(events.len());
-        let mut onces = Vec::with_capacity(events.len());
-        for event in &events {
-            seqs.push(seq_to_i64(event.seq).map_err(AppendFailure::Store)?);
-            hashes.push(event.hash.to_string());
-            canonicals.push(event.canonical.as_slice());
-            sessions.push(event.columns.session.as_str());
-            kinds.push(event.columns.kind.as_str());
-            actors.push(event.columns.actor.as_str());
-            request_ids.push(event.columns.request_id.as_deref());
-            onces.push(event.columns.once.as_deref());
-        }
+        let rows = Rows::of(&events).map_err(AppendFailure::Store)?;
         // Both counts are checked: a trigger, rule or policy that drops a
         // row while the statement succeeds must not go unnoticed.
         let (inserted, moved): (i64, i64) = sqlx::query_as(
@@ -296,15 +449,15 @@ impl Table {
             SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM moved)",
         )
         .bind(self.chain.as_str())
-        .bind(at)
-        .bind(&seqs)
-        .bind(&hashes)
-        .bind(&canonicals)
-        .bind(&sessions)
-        .bind(&kinds)
-        .bind(&actors)
-        .bind(&request_ids)
-        .bind(&onces)
+        .bind(rows.at)
+        .bind(&rows.seqs)
+        .bind(&rows.hashes)
+        .bind(&rows.canonicals)
+        .bind(&rows.sessions)
+        .bind(&rows.kinds)
+        .bind(&rows.actors)
+        .bind(&rows.request_ids)
+        .bind(&rows.onces)
         .bind(seq_to_i64(last.seq).map_err(AppendFailure::Store)?)
         .bind(last.hash.to_string())
         .fetch_one(&mut *tx)
@@ -312,20 +465,26 @@ impl Table {
         .map_err(before)?;
         if inserted != events.len() as i64 || moved != 1 {
             // Dropping the transaction rolls it back: nothing is written.
-            return Err(AppendFailure::Store(StoreError::Incompatible {
-                store: STORE,
-                reason: format!(
-                    "appending {} events wrote {inserted} rows to events and {moved} to heads \
-                     of chain {}: a trigger, rule or policy on the store's tables changes what is \
-                     written; nothing was written, remove it",
-                    events.len(),
-                    self.chain
-                ),
-            }));
+            return Err(AppendFailure::Store(self.foreign_write(
+                events.len(),
+                inserted,
+                moved,
+            )));
         }
         tx.commit()
             .await
             .map_err(|e| AppendFailure::Driver(e, Stage::Commit))?;
+        let last_at = last.columns.at.parse().map_err(|_| {
+            AppendFailure::Store(error::other("sealed events carry an unreadable at"))
+        })?;
+        self.saw(
+            Some(Head {
+                seq: last.seq,
+                hash: last.hash,
+                at: last_at,
+            }),
+            Some(now),
+        );
         Ok(events)
     }
 
@@ -374,6 +533,51 @@ impl Table {
     }
 }
 
+/// A sealed batch as the column arrays the insert statements unnest.
+struct Rows<'a> {
+    at: OffsetDateTime,
+    seqs: Vec<i64>,
+    hashes: Vec<String>,
+    canonicals: Vec<&'a [u8]>,
+    sessions: Vec<&'a str>,
+    kinds: Vec<&'a str>,
+    actors: Vec<&'a str>,
+    request_ids: Vec<Option<&'a str>>,
+    onces: Vec<Option<&'a str>>,
+}
+
+impl<'a> Rows<'a> {
+    /// The columns of `events` (not empty; one `at`, the batch's).
+    fn of(events: &'a [Event]) -> Result<Rows<'a>, StoreError> {
+        let at: Timestamp = events
+            .first()
+            .and_then(|e| e.columns.at.parse().ok())
+            .ok_or_else(|| error::other("sealed events carry an unreadable at"))?;
+        let mut rows = Rows {
+            at: datetime_of(at),
+            seqs: Vec::with_capacity(events.len()),
+            hashes: Vec::with_capacity(events.len()),
+            canonicals: Vec::with_capacity(events.len()),
+            sessions: Vec::with_capacity(events.len()),
+            kinds: Vec::with_capacity(events.len()),
+            actors: Vec::with_capacity(events.len()),
+            request_ids: Vec::with_capacity(events.len()),
+            onces: Vec::with_capacity(events.len()),
+        };
+        for event in events {
+            rows.seqs.push(seq_to_i64(event.seq)?);
+            rows.hashes.push(event.hash.to_string());
+            rows.canonicals.push(event.canonical.as_slice());
+            rows.sessions.push(event.columns.session.as_str());
+            rows.kinds.push(event.columns.kind.as_str());
+            rows.actors.push(event.columns.actor.as_str());
+            rows.request_ids.push(event.columns.request_id.as_deref());
+            rows.onces.push(event.columns.once.as_deref());
+        }
+        Ok(rows)
+    }
+}
+
 /// Why one append attempt failed.
 enum AppendFailure {
     Driver(sqlx::Error, Stage),
@@ -396,7 +600,18 @@ impl EventStore for Table {
         if drafts.is_empty() {
             return Ok(Vec::new());
         }
-        let mut result = self.try_append(drafts).await;
+        let seen = *self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let mut result = match seen {
+            Some(seen) => match self.try_append_seen(drafts, seen).await {
+                Ok(Some(events)) => Ok(events),
+                Ok(None) => self.try_append(drafts).await,
+                Err(failed) => Err(failed),
+            },
+            None => self.try_append(drafts).await,
+        };
+        if result.is_err() {
+            self.forget();
+        }
         if matches!(result, Err(AppendFailure::NoHeadRow)) {
             // The chain's row was created elsewhere or removed: create it and
             // try once more.

@@ -400,3 +400,105 @@ async fn refuses_foreign_triggers_rules_and_policies_on_open() {
         assert_eq!(rows, 1, "{name}: the events already there are untouched");
     }
 }
+
+#[tokio::test]
+async fn appends_in_flight_together_share_one_transaction() {
+    let Some(url) = fresh_database("appends_in_flight_together_share_one_transaction").await else {
+        return;
+    };
+    let store = std::sync::Arc::new(PostgresStore::open(&url, chain("grouped")).await.unwrap());
+    let appends: Vec<_> = (0..16)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move { store.append(&[note(n), note(100 + n)]).await })
+        })
+        .collect();
+    for append in appends {
+        let events = append.await.unwrap().unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(
+            events[1].seq,
+            events[0].seq + 1,
+            "a caller's events are contiguous"
+        );
+    }
+    assert!(store.verify().await.unwrap().is_intact());
+    // Rows written by one transaction share its id (xmin); 16 appends each
+    // committed alone would show 16.
+    let mut conn = admin(&url).await;
+    let transactions: i64 =
+        sqlx::query_scalar("SELECT count(DISTINCT xmin::text) FROM events WHERE chain = 'grouped'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert!(
+        transactions < 16,
+        "16 concurrent appends took {transactions} transactions"
+    );
+}
+
+/// The one-statement append: a trigger added under a running store that
+/// swallows inserts makes the statement fail whole; neither the head row
+/// nor the events move, and appends go on once it is removed.
+#[tokio::test]
+async fn a_trigger_added_under_a_running_store_moves_nothing() {
+    let Some(url) = fresh_database("a_trigger_added_under_a_running_store").await else {
+        return;
+    };
+    let store = PostgresStore::open(&url, chain("c")).await.unwrap();
+    store.append_one(note(0)).await.unwrap();
+    store.append_one(note(1)).await.unwrap();
+    let mut conn = admin(&url).await;
+    sqlx::raw_sql(
+        "CREATE FUNCTION swallow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+         CREATE TRIGGER swallow BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION swallow()",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let heads = "SELECT seq FROM heads WHERE chain = 'c'";
+    let result = store.append(&[note(2), note(3)]).await;
+    assert!(
+        matches!(&result, Err(StoreError::Incompatible { reason, .. }) if reason.contains("trigger")),
+        "{result:?}"
+    );
+    let head: Option<i64> = sqlx::query_scalar(heads)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(head, Some(1), "the head row did not move");
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(rows, 2);
+
+    sqlx::raw_sql("DROP TRIGGER swallow ON events")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let events = store.append(&[note(2), note(3)]).await.unwrap();
+    assert_eq!(events[0].seq, 2);
+    assert!(store.verify().await.unwrap().is_intact());
+}
+
+/// Another process's appends move the head under this one: its next
+/// append, sealed against the head it saw, is refused by the server and
+/// retried against the real head, never forking the chain.
+#[tokio::test]
+async fn appends_from_two_stores_interleave_without_forking() {
+    let Some(url) = fresh_database("appends_from_two_stores_interleave").await else {
+        return;
+    };
+    let first = PostgresStore::open(&url, chain("c")).await.unwrap();
+    let second = PostgresStore::open(&url, chain("c")).await.unwrap();
+    for n in 0..10 {
+        let by_first = first.append_one(note(2 * n)).await.unwrap();
+        let by_second = second.append_one(note(2 * n + 1)).await.unwrap();
+        assert_eq!(by_first.seq, 2 * n);
+        assert_eq!(by_second.seq, 2 * n + 1);
+    }
+    let report = first.verify().await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.summary.events, 20);
+}
