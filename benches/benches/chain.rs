@@ -87,6 +87,7 @@ fn seal_one_event(c: &mut Criterion) {
 fn verify_100k(c: &mut Criterion) {
     const EVENTS: usize = 100_000;
     let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .unwrap();
     let store = MemoryStore::new(ChainId::new("bench").unwrap());

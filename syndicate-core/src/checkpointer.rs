@@ -12,7 +12,7 @@
 //! use syndicate_core::keys::SigningKey;
 //! use syndicate_core::{Actor, ChainId, EventDraft, EventKind, EventStore, EventStoreExt, MemoryStore};
 //!
-//! # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
 //! let store = MemoryStore::new(ChainId::new("prod")?);
 //! let dir = tempfile::tempdir()?;
 //! let key = SigningKey::generate("audit.example.com/prod")?;

@@ -8,6 +8,7 @@ pub mod approvers;
 pub mod batching;
 pub mod checkpoint;
 pub mod checkpointer;
+pub mod deadline;
 pub mod decision;
 pub mod digest;
 pub mod event;

@@ -18,7 +18,7 @@ use crate::timestamp::Timestamp;
 /// use serde_json::json;
 /// use syndicate_core::{Actor, ChainId, EventDraft, EventKind, EventStore, EventStoreExt, MemoryStore};
 ///
-/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let store = MemoryStore::new(ChainId::new("demo")?);
 /// let draft = EventDraft::new("sess-1", EventKind::Annotation, Actor::human("bob@example.com"),
 ///     json!({"note": "hello"}));

@@ -357,7 +357,7 @@ proptest! {
 
     #[test]
     fn no_unapproved_or_drifted_action_gets_a_permit(ops in prop::collection::vec(op(), 1..60)) {
-        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(run(ops))?;
     }
 }

@@ -32,7 +32,7 @@ fn verbs_emit_spans_with_gen_ai_attributes_and_refusal_codes() {
         .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .finish();
     tracing::subscriber::with_default(subscriber, || {
-        tokio::runtime::Builder::new_current_thread()
+        tokio::runtime::Builder::new_current_thread().enable_all()
             .build()
             .unwrap()
             .block_on(async {

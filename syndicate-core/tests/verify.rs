@@ -276,6 +276,7 @@ fn long_chain(n: usize) -> Vec<Event> {
 #[test]
 fn verify_store_finds_the_first_bad_seq_in_long_pages() {
     let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .unwrap();
     let events = long_chain(3000);

@@ -37,6 +37,16 @@ pub struct GateConfig {
     /// append; it never refuses the verb (the gate's own verification
     /// decides). `None` by default.
     pub checkpointer: Option<Arc<tokio::sync::Mutex<crate::checkpointer::Checkpointer>>>,
+    /// How long one store call may take before it fails with
+    /// [`StoreError::Unavailable`](crate::StoreError::Unavailable) (source
+    /// [`DeadlinePassed`](crate::deadline::DeadlinePassed)) and the gate
+    /// degrades: a hung store (a stopped server, a lock another process
+    /// holds) never hangs the gate. Default
+    /// [`DEFAULT_STORE_DEADLINE`](crate::deadline::DEFAULT_STORE_DEADLINE),
+    /// 10 s, shorter than the backends' own lock timeouts (30 s) so the
+    /// gate answers first; `None` waits as long as the store does. Needs a
+    /// Tokio runtime with time enabled.
+    pub store_deadline: Option<std::time::Duration>,
 }
 
 impl Default for GateConfig {
@@ -48,6 +58,7 @@ impl Default for GateConfig {
             operator: "gate".into(),
             checkpoints: Vec::new(),
             checkpointer: None,
+            store_deadline: Some(crate::deadline::DEFAULT_STORE_DEADLINE),
         }
     }
 }
@@ -60,6 +71,7 @@ impl fmt::Debug for GateConfig {
             .field("operator", &self.operator)
             .field("checkpoints", &self.checkpoints)
             .field("checkpointer", &self.checkpointer.is_some())
+            .field("store_deadline", &self.store_deadline)
             .finish_non_exhaustive()
     }
 }

@@ -28,7 +28,7 @@
 //! use syndicate_core::gate::{Gate, GateConfig, Outcome, ProposalContext, Refusal, RulePolicy};
 //! use syndicate_core::{Action, Actor, ChainId, MemoryStore};
 //!
-//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! let policy = RulePolicy::from_toml(r#"
 //!     id = "demo"
 //!     version = "1"
@@ -139,6 +139,10 @@ impl Gate {
         policy: Arc<dyn Policy>,
         config: GateConfig,
     ) -> Result<Self, GateError> {
+        let store = match config.store_deadline {
+            Some(deadline) => Arc::new(crate::deadline::DeadlineStore::new(store, deadline)),
+            None => store,
+        };
         let mut gate = Gate {
             store,
             policy,

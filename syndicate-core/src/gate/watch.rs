@@ -109,7 +109,7 @@ impl Gate {
             }
             Err(e @ (StoreError::InvalidDraft(_) | StoreError::AlreadyUsed { .. })) => Err(e),
             Err(e) => {
-                self.degrade(format!("append failed: {e}")).await;
+                self.degrade_after(&e, format!("append failed: {e}")).await;
                 Err(e)
             }
         }
@@ -132,6 +132,19 @@ impl Gate {
                 tracing::warn!(error = %e, "checkpoint not published; retried at the next append")
             }
         }
+    }
+
+    /// Degrades after a store failure: as [`Gate::degrade`], but when the
+    /// store missed its deadline (it hangs) the degradation is not written
+    /// to it, which would only wait out another deadline; the gate refuses
+    /// at once and stays degraded until recovered.
+    pub(super) async fn degrade_after(&self, error: &StoreError, reason: String) -> Refusal {
+        if crate::deadline::is_deadline(error) {
+            tracing::error!(%reason, "store hangs: gate degraded (not recorded)");
+            self.lock().local_degraded = Some(reason.clone());
+            return Refusal::Degraded { reason };
+        }
+        self.degrade(reason).await
     }
 
     /// Enters the degraded state and records `gate.degraded` if possible.
@@ -284,7 +297,11 @@ impl Gate {
         let mut watch = self.watch.lock().await;
         let pass = match self.verify_into(&mut watch).await {
             Ok(pass) => pass,
-            Err(e) => return Err(self.degrade(format!("cannot read the chain: {e}")).await),
+            Err(e) => {
+                return Err(self
+                    .degrade_after(&e, format!("cannot read the chain: {e}"))
+                    .await);
+            }
         };
         if let Some(mark) = pass.mark {
             self.lock().chain_degraded = mark;
