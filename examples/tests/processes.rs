@@ -202,3 +202,77 @@ fn appenders_killed_at_random_moments_lose_nothing_acknowledged() {
         "one chain without gaps"
     );
 }
+
+/// The pids of the living (not zombie) children of `parent`, read from
+/// `/proc`.
+#[cfg(target_os = "linux")]
+fn living_children(parent: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next();
+        let ppid = fields.next().and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(parent) && state != Some("Z") && state != Some("X") {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Whether `pid` is still running (not gone, not a zombie).
+#[cfg(target_os = "linux")]
+fn running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn workers_die_with_a_parent_killed_by_sigkill() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("orphans.db");
+    let log = dir.path().join("acks");
+    let mut parent = append_load()
+        .arg("--store")
+        .arg(url(&path))
+        .args(["--events", "1000000", "--processes", "2"])
+        .arg("--ack-log")
+        .arg(&log)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the load");
+    let parent_pid = parent.id();
+    wait_until("both workers append", Duration::from_secs(60), || {
+        acked(&log).len() >= 20 && living_children(parent_pid).len() == 2
+    });
+    let workers = living_children(parent_pid);
+    parent.kill().expect("SIGKILL the parent");
+    parent.wait().expect("reap the parent");
+    wait_until(
+        "the workers die with their parent",
+        Duration::from_secs(20),
+        || !workers.iter().any(|&pid| running(pid)),
+    );
+    // Nothing appends any more, and what was acknowledged is there.
+    let acks: BTreeSet<u64> = acked(&log).into_iter().collect();
+    let stored: BTreeSet<u64> = stored_seqs(&path).into_iter().collect();
+    assert!(acks.is_subset(&stored), "acknowledged events are stored");
+    let out = verify(&path, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}

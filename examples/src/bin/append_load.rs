@@ -14,6 +14,8 @@
 //! its append returned (all workers share FILE, opened in append mode, one
 //! `write` per batch, so lines never interleave). A line in the log is thus
 //! an acknowledged event, which must be in the store whatever happens next.
+//! Workers die with the parent (on Linux): killing it, even with SIGKILL,
+//! stops the whole load.
 #![forbid(unsafe_code)]
 
 use std::fs::{File, OpenOptions};
@@ -60,6 +62,10 @@ struct Args {
     /// each started process runs).
     #[arg(long, value_name = "I")]
     worker: Option<u32>,
+    /// The pid of the process that started this worker: the worker dies
+    /// with it (on Linux), so killing the parent stops the whole load.
+    #[arg(long, value_name = "PID", requires = "worker")]
+    parent_pid: Option<u32>,
 }
 
 fn main() -> ExitCode {
@@ -126,7 +132,9 @@ fn run_parent(args: &Args) -> Result<(), Failure> {
             .arg("--retry-secs")
             .arg(args.retry_secs.to_string())
             .arg("--worker")
-            .arg(worker.to_string());
+            .arg(worker.to_string())
+            .arg("--parent-pid")
+            .arg(std::process::id().to_string());
         if let Some(log) = &args.ack_log {
             command.arg("--ack-log").arg(log);
         }
@@ -163,8 +171,28 @@ fn run_parent(args: &Args) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Makes this worker die with the process that started it: the kernel
+/// sends SIGKILL when the parent dies (a SIGKILLed parent runs no cleanup),
+/// and a parent already gone before that was set is caught by comparing
+/// the parent's pid with the one it passed down.
+fn die_with_parent(args: &Args) -> Result<(), Failure> {
+    let Some(parent) = args.parent_pid else {
+        return Ok(());
+    };
+    #[cfg(target_os = "linux")]
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+        .map_err(|e| Failure::usage(format!("cannot ask to die with the parent: {e}")))?;
+    if std::os::unix::process::parent_id() != parent {
+        return Err(Failure::broken(format!(
+            "the parent process {parent} is gone; nothing appended"
+        )));
+    }
+    Ok(())
+}
+
 /// Appends this worker's events, logging each acknowledged seq.
 fn run_worker(args: &Args, worker: u32) -> Result<(), Failure> {
+    die_with_parent(args)?;
     let (url, chain) = target(args)?;
     let mut log = args.ack_log.as_ref().map(open_log).transpose()?;
     runtime()?.block_on(async {
