@@ -31,9 +31,12 @@ pub enum SqliteError {
     /// The path names a directory.
     #[error("{} is a directory; give the path of a database file inside it", .0.display())]
     IsDirectory(PathBuf),
-    /// The file is marked read-only and the store was opened for writing.
+    /// The store was opened for writing but the file cannot be written
+    /// (marked read-only, on a read-only filesystem, or not this user's to
+    /// write).
     #[error(
-        "database file {} is read-only; make it writable to append, or open it read-only to verify",
+        "database file {} cannot be written (a read-only file or filesystem, or no permission); \
+         make it writable to append, or open it read-only to verify",
         .0.display()
     )]
     ReadOnly(PathBuf),

@@ -376,6 +376,12 @@ pub fn open_connection(
     } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let err = |e| sqlite_error(path, e, false);
     let mut conn = Connection::open_with_flags(path, flags).map_err(err)?;
+    // SQLite falls back to read-only when it cannot write (a read-only
+    // filesystem, a file this user may only read): refuse now, not at the
+    // first append.
+    if writer && conn.is_readonly(rusqlite::MAIN_DB).map_err(err)? {
+        return Err(path_error(SqliteError::ReadOnly(path.to_owned())));
+    }
     conn.busy_timeout(options.busy_timeout).map_err(err)?;
     conn.set_prepared_statement_cache_capacity(64);
     let found = inspect(&conn, path)?;
