@@ -614,8 +614,9 @@ impl Gate {
         );
         if !matches!(refusal, Refusal::Degraded { .. }) {
             let _ = self.append(vec![draft]).await;
-        } else {
-            // Already degraded: record if possible, without degrading again.
+        } else if !self.lock().store_hung {
+            // Already degraded: record if possible, without degrading again
+            // (not on a store that hangs: the refusal would wait on it).
             let _ = self.store.append(&[draft]).await;
         }
         GateError::Refused {
@@ -1208,6 +1209,7 @@ impl Gate {
         let mut cursor = self.lock();
         cursor.chain_degraded = None;
         cursor.local_degraded = None;
+        cursor.store_hung = false;
         Ok(event)
     }
 }

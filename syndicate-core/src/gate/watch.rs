@@ -23,6 +23,10 @@ pub(super) struct Cursor {
     /// The latest event this gate appended (seq and hash): a chain that
     /// no longer holds it was cut short or rewritten.
     pub(super) appended: Option<(u64, Digest)>,
+    /// A store call missed its deadline since the last recovery: the
+    /// store hangs, so refusals are not recorded (each would wait out
+    /// another deadline).
+    pub(super) store_hung: bool,
 }
 
 impl Cursor {
@@ -141,7 +145,10 @@ impl Gate {
     pub(super) async fn degrade_after(&self, error: &StoreError, reason: String) -> Refusal {
         if crate::deadline::is_deadline(error) {
             tracing::error!(%reason, "store hangs: gate degraded (not recorded)");
-            self.lock().local_degraded = Some(reason.clone());
+            let mut cursor = self.lock();
+            cursor.local_degraded = Some(reason.clone());
+            cursor.store_hung = true;
+            drop(cursor);
             return Refusal::Degraded { reason };
         }
         self.degrade(reason).await
