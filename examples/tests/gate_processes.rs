@@ -1,7 +1,9 @@
 //! Several real processes sharing one SQLite file behave as one gate: an
 //! approval given in one process is used in another, two processes racing
 //! to start one request get exactly one permit, and `shell_gate` runs a
-//! command approved with the real `syndicate approve` exactly once. The same
+//! command approved with the real `syndicate approve` exactly once, and a
+//! `syndicate deny` from another process racing a start lets exactly one of
+//! them be recorded. The same
 //! race runs on PostgreSQL in `gate_postgres.rs` (the body is shared, in
 //! `common`).
 
@@ -16,7 +18,8 @@ use common::{
     approve_here_and_race_two_shell_gates, assert_verifies, count, lines, policy_path, shell_gate,
     syndicate,
 };
-use syndicate_core::{ChainId, EventKind, EventStore, Query};
+use syndicate_core::gate::{Gate, GateConfig, Refusal, RulePolicy};
+use syndicate_core::{Action, ChainId, EventKind, EventStore, Query};
 use syndicate_store_sqlite::{SqliteOptions, SqliteStore};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -131,5 +134,67 @@ async fn shell_gate_runs_a_command_approved_from_another_terminal_once() -> Resu
     );
     assert_eq!(count(&store, EventKind::ApprovalRefused).await, 1);
     assert_verifies(&store).await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_denial_from_another_process_racing_a_start_lets_exactly_one_win() -> Result {
+    const ROUNDS: u64 = 8;
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("trail.db");
+    let url = format!("sqlite://{}", db.display());
+    let store = open(&db, "revoke").await?;
+    let policy = Arc::new(RulePolicy::from_path(policy_path())?);
+    let gate = Gate::open(store.clone(), policy, GateConfig::default()).await?;
+    let (mut starts, mut denials) = (0, 0);
+    for n in 0..ROUNDS {
+        let action = Action::new("deploy.release", serde_json::json!({"version": n}))?
+            .with_target("service:checkout")?;
+        let id = common::propose_and_approve(&gate, &action).await?;
+        // The denial runs in another process while this one starts the
+        // request; each round starts a little later than the one before,
+        // so the two land in both orders across the rounds. Whichever
+        // lands first, exactly one may be recorded.
+        let deny = syndicate()
+            .args([
+                "deny",
+                &id,
+                "--as",
+                "bob@example.com",
+                "--reason",
+                "revoked",
+            ])
+            .args(["--store", &url, "--chain", "revoke"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        tokio::time::sleep(std::time::Duration::from_millis(n * 4)).await;
+        let start = gate.authorize(&id, &action).await;
+        let out = deny.wait_with_output()?;
+        let denied = out.status.success();
+        match (&start, denied) {
+            (Ok(_), false) => starts += 1,
+            (Err(e), true) => {
+                assert_eq!(e.refusal(), Some(&Refusal::Denied), "{e}");
+                denials += 1;
+            }
+            _ => panic!(
+                "round {n}: exactly one must win: start {start:?}, deny exit {:?}: {}",
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        }
+    }
+    println!("{starts} starts won, {denials} denials won");
+    assert_eq!(
+        count(store.as_ref(), EventKind::ExecutionStarted).await,
+        starts
+    );
+    assert_eq!(
+        count(store.as_ref(), EventKind::ActionDenied).await,
+        denials
+    );
+    assert!(gate.degraded().is_none());
+    assert_verifies(store.as_ref()).await;
     Ok(())
 }
