@@ -244,5 +244,12 @@ mod tests {
         assert_eq!(store.read(0, 10).await.unwrap(), vec![event.clone()]);
         assert_eq!(memory.read(0, 10).await.unwrap(), vec![event]);
         assert_eq!(store.pages_reach_the_end(), memory.pages_reach_the_end());
+        assert_eq!(store.deadline(), Duration::from_secs(3));
+        let other = StoreError::Unavailable {
+            store: "event",
+            maybe_written: false,
+            source: "connection reset".into(),
+        };
+        assert!(!is_deadline(&other), "only a missed deadline is one");
     }
 }
