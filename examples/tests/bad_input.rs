@@ -43,7 +43,7 @@ fn a_read_only_store_is_verified_and_exported_but_not_appended_to() {
     std::fs::set_permissions(&path, perms).expect("chmod");
     let before = std::fs::read(&path).expect("read");
 
-    assert_clear_failure(&load(&path), 2, "is read-only");
+    assert_clear_failure(&load(&path), 2, "cannot be written");
     let out = verify(&path, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).starts_with("intact: 5 events"));
