@@ -25,16 +25,13 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use common::faults::{assert_degraded, deploy, gate_on, is_degraded, trail, try_run};
 use rustix::io::Errno;
 use rustix::process::{Pid, Signal, kill_process};
-use serde_json::json;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
-use syndicate_core::gate::{
-    Gate, GateConfig, GateError, Outcome, ProposalContext, Refusal, RulePolicy,
-};
+use syndicate_core::gate::{Gate, GateError, Outcome, ProposalContext, Refusal};
 use syndicate_core::{
     Action, Actor, ChainId, Digest, Event, EventKind, EventStore, EventStoreExt, StoreError,
     check_story,
@@ -44,39 +41,12 @@ use syndicate_store_postgres::testing::{admin_url, fresh_database};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
-/// The gate's deadline for each store call in these tests.
-const DEADLINE: Duration = Duration::from_secs(1);
-
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
 }
 
 fn chain() -> ChainId {
     ChainId::new("faults").expect("a valid chain id")
-}
-
-fn policy() -> Arc<RulePolicy> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("policy.toml");
-    Arc::new(RulePolicy::from_path(path).unwrap())
-}
-
-async fn gate_on(store: Arc<PostgresStore>) -> Result<Gate> {
-    let config = GateConfig {
-        store_deadline: Some(DEADLINE),
-        ..GateConfig::default()
-    };
-    Ok(Gate::open(store, policy(), config).await?)
-}
-
-/// A deploy, which the example policy sends to a person for approval.
-fn deploy(version: u32) -> Action {
-    Action::new(
-        "deploy.release",
-        json!({"version": format!("1.0.{version}")}),
-    )
-    .unwrap()
-    .with_target("service:checkout")
-    .unwrap()
 }
 
 /// Every event the gate acknowledged (returned Ok for): its seq and hash.
@@ -162,47 +132,6 @@ async fn round_trip(
     let done = gate.complete(permit, Outcome::succeeded()).await?;
     acks.event(&done);
     Ok(())
-}
-
-/// Runs an approved request's action through `Gate::run`; the gate's
-/// answer and whether the closure ran.
-async fn try_run(
-    gate: &Gate,
-    request_id: &str,
-    version: u32,
-) -> (std::result::Result<(), GateError>, bool) {
-    let ran = AtomicBool::new(false);
-    let result = gate
-        .run(request_id, &deploy(version), |_| async {
-            ran.store(true, Ordering::SeqCst);
-            Ok::<(), String>(())
-        })
-        .await
-        .map(|_| ());
-    (result, ran.load(Ordering::SeqCst))
-}
-
-fn is_degraded(error: &GateError) -> bool {
-    matches!(error.refusal(), Some(Refusal::Degraded { .. }))
-}
-
-fn assert_degraded(result: &std::result::Result<(), GateError>) {
-    assert!(
-        result.as_ref().err().is_some_and(is_degraded),
-        "expected a degraded refusal, got {result:?}"
-    );
-}
-
-/// Every event's seq and hash, in order.
-async fn trail(store: &dyn EventStore) -> Vec<(u64, Digest)> {
-    let mut out = Vec::new();
-    loop {
-        let page = store.read(out.len() as u64, 1000).await.unwrap();
-        if page.is_empty() {
-            return out;
-        }
-        out.extend(page.iter().map(|e| (e.seq, e.hash)));
-    }
 }
 
 /// Recovers the gate as ops.

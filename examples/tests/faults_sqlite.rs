@@ -18,67 +18,22 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use syndicate_core::gate::{Gate, GateConfig, GateError, Refusal, RulePolicy};
-use syndicate_core::{
-    Action, Actor, ChainId, Digest, EventStore, EventStoreExt, StoreError, check_story,
-};
+use syndicate_core::gate::{Gate, GateError, Refusal};
+use syndicate_core::{Actor, ChainId, Digest, EventStoreExt, StoreError, check_story};
 use syndicate_store_sqlite::{SqliteOptions, SqliteStore};
 
+use common::faults::{assert_degraded, deploy, gate_on, trail, try_run};
 use common::{run, stderr, stdout, syndicate, url};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
-
-const DEADLINE: Duration = Duration::from_secs(1);
-
-fn policy() -> Arc<RulePolicy> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("policy.toml");
-    Arc::new(RulePolicy::from_path(path).unwrap())
-}
 
 async fn open(path: &Path) -> Result<Arc<SqliteStore>> {
     Ok(Arc::new(
         SqliteStore::open(path, ChainId::new("faults")?, SqliteOptions::default()).await?,
     ))
-}
-
-async fn gate_on(store: Arc<SqliteStore>) -> Result<Gate> {
-    let config = GateConfig {
-        store_deadline: Some(DEADLINE),
-        ..GateConfig::default()
-    };
-    Ok(Gate::open(store, policy(), config).await?)
-}
-
-fn deploy(version: u32) -> Action {
-    Action::new(
-        "deploy.release",
-        json!({"version": format!("1.0.{version}")}),
-    )
-    .unwrap()
-    .with_target("service:checkout")
-    .unwrap()
-}
-
-/// Runs an approved request's action; the gate's answer and whether the
-/// closure ran.
-async fn try_run(
-    gate: &Gate,
-    request_id: &str,
-    version: u32,
-) -> (std::result::Result<(), GateError>, bool) {
-    let ran = AtomicBool::new(false);
-    let result = gate
-        .run(request_id, &deploy(version), |_| async {
-            ran.store(true, Ordering::SeqCst);
-            Ok::<(), String>(())
-        })
-        .await
-        .map(|_| ());
-    (result, ran.load(Ordering::SeqCst))
 }
 
 /// A full round trip on a fresh request: proposed, approved by bob, run.
@@ -91,28 +46,6 @@ async fn round_trip(gate: &Gate, version: u32) -> std::result::Result<bool, Gate
         })?;
     let (result, ran) = try_run(gate, &request_id, version).await;
     result.map(|()| ran)
-}
-
-fn assert_degraded(result: &std::result::Result<(), GateError>) {
-    assert!(
-        matches!(
-            result.as_ref().err().and_then(GateError::refusal),
-            Some(Refusal::Degraded { .. })
-        ),
-        "expected a degraded refusal, got {result:?}"
-    );
-}
-
-/// Every event's seq and hash, in order.
-async fn trail(store: &dyn EventStore) -> Vec<(u64, Digest)> {
-    let mut out = Vec::new();
-    loop {
-        let page = store.read(out.len() as u64, 1000).await.unwrap();
-        if page.is_empty() {
-            return out;
-        }
-        out.extend(page.iter().map(|e| (e.seq, e.hash)));
-    }
 }
 
 /// The three things every fault test asserts at its end, on a fresh handle.

@@ -2,6 +2,7 @@
 //! processes, on real SQLite files or PostgreSQL databases.
 #![allow(dead_code)]
 
+pub(crate) mod faults;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
