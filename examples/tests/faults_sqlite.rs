@@ -133,7 +133,18 @@ fn fill_up(path: &Path) {
     let _ = file.sync_all();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "current_thread")]
+async fn a_write_lock_held_by_another_process_degrades_within_the_deadline_current_thread() -> Result
+{
+    a_write_lock_held_by_another_process_degrades_within_the_deadline().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_lock_held_by_another_process_degrades_within_the_deadline_multi_thread() -> Result
+{
+    a_write_lock_held_by_another_process_degrades_within_the_deadline().await
+}
+
 async fn a_write_lock_held_by_another_process_degrades_within_the_deadline() -> Result {
     if Command::new("python3").arg("--version").output().is_err() {
         println!("skipped: python3 is needed to hold the lock from another process");
@@ -182,21 +193,99 @@ async fn a_write_lock_held_by_another_process_degrades_within_the_deadline() -> 
     assert_kept_and_verified(&path, &before).await
 }
 
-/// A `python3` process holding the write lock of a SQLite file.
+/// A process that holds the lock bytes of the file's WAL index itself (a
+/// hostile writer of the store, not SQLite) stops readers and writers: a
+/// reader retries for SQLite's own limit of about ten seconds, whatever its
+/// busy timeout, then fails. The gate refuses either way and nothing runs.
+/// On a current-thread runtime (the command-line hooks) every read goes to
+/// the reader's thread, so the deadline ends the wait: a hook answers
+/// within its deadline, before its harness would time it out and let the
+/// call through. On a multi-threaded runtime a read made in place delays
+/// that one call up to SQLite's limit.
+async fn wal_locks_held_by_a_hostile_process(bound: Duration) -> Result {
+    if Command::new("python3").arg("--version").output().is_err() {
+        println!("skipped: python3 is needed to hold the lock from another process");
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("trail.db");
+    let store = open(&path).await?;
+    let gate = gate_on(store.clone()).await?;
+    assert!(round_trip(&gate, 0).await?, "runs before the fault");
+    let request_id = common::propose_and_approve(&gate, &deploy(1)).await?;
+    let before = trail(store.as_ref()).await;
+
+    let mut holder = LockHolder::start_wal_index(&path);
+    let started = Instant::now();
+    let (result, ran) = try_run(&gate, &request_id, 1).await;
+    let waited = started.elapsed();
+    assert_degraded(&result);
+    assert!(!ran, "the action ran although the chain could not be read");
+    assert!(
+        waited < bound,
+        "refused after {waited:?}, not within {bound:?}"
+    );
+    holder.release();
+
+    gate.recover(&Actor::human("ops@example.com"), "lock released")
+        .await?;
+    assert!(round_trip(&gate, 2).await?, "runs after recovery");
+    assert_kept_and_verified(&path, &before).await
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn wal_locks_held_by_a_hostile_process_current_thread_refuses_within_the_deadline() -> Result
+{
+    // The deadline is 1 s; SQLite's own limit would be about 10 s.
+    wal_locks_held_by_a_hostile_process(Duration::from_secs(5)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wal_locks_held_by_a_hostile_process_multi_thread_refuses() -> Result {
+    wal_locks_held_by_a_hostile_process(Duration::from_secs(40)).await
+}
+
+/// A `python3` process holding a lock on a SQLite file.
 struct LockHolder {
     child: Child,
 }
 
 impl LockHolder {
+    /// Holds the write lock (readers still read, in WAL mode).
     fn start(path: &Path) -> LockHolder {
-        let script = "import sqlite3, sys\n\
-                      c = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
-                      c.execute('BEGIN IMMEDIATE')\n\
-                      print('locked', flush=True)\n\
-                      sys.stdin.read()\n\
-                      c.execute('ROLLBACK')\n";
+        Self::holding(path, "c.execute('BEGIN IMMEDIATE')\n")
+    }
+
+    /// Holds the eight lock bytes of the WAL index (offset 120 of the
+    /// `-shm` file: write, checkpoint, recover and the five read locks)
+    /// with POSIX locks, as SQLite takes them, without going through SQLite.
+    fn start_wal_index(path: &Path) -> LockHolder {
+        Self::running(
+            "import fcntl, sys\n\
+             f = open(sys.argv[1] + '-shm', 'r+b')\n\
+             fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB, 8, 120)\n\
+             print('locked', flush=True)\n\
+             sys.stdin.read()\n"
+                .to_owned(),
+            path,
+        )
+    }
+
+    fn holding(path: &Path, lock: &str) -> LockHolder {
+        let script = format!(
+            "import sqlite3, sys\n\
+             c = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+             {lock}\
+             print('locked', flush=True)\n\
+             sys.stdin.read()\n\
+             c.execute('ROLLBACK')\n"
+        );
+        Self::running(script, path)
+    }
+
+    fn running(script: String, path: &Path) -> LockHolder {
         let mut child = Command::new("python3")
-            .args(["-c", script])
+            .args(["-c", &script])
             .arg(path)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

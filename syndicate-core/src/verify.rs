@@ -339,11 +339,22 @@ impl<'a> Inspected<'a> {
 /// Pages at least this long are inspected on several threads.
 const PARALLEL_MIN: usize = 256;
 
+/// Threads that inspect a long page: the machine's cores, at most 4. Asked
+/// once per process: on Linux the answer reads the cgroup's CPU quota from
+/// several files, which costs more than checking a short page.
+fn inspect_threads() -> usize {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(4)))
+}
+
 /// Inspects a page of events, spreading the hashing over the machine's
 /// cores (at most 4 threads) for long pages; the order is kept.
 fn inspect_page(events: &[Event]) -> Vec<Inspected<'_>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    if threads < 2 || events.len() < PARALLEL_MIN {
+    if events.len() < PARALLEL_MIN {
+        return events.iter().map(Inspected::of).collect();
+    }
+    let threads = inspect_threads();
+    if threads < 2 {
         return events.iter().map(Inspected::of).collect();
     }
     let chunk = events.len().div_ceil(threads);

@@ -15,6 +15,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use syndicate_core::StoreError;
 
@@ -384,6 +385,12 @@ pub fn open_connection(
     }
     conn.busy_timeout(options.busy_timeout).map_err(err)?;
     conn.set_prepared_statement_cache_capacity(64);
+    // Plans that do not depend on bound values: the bundled SQLite has
+    // STAT4, which otherwise recompiles every cached statement with a range
+    // on a bound seq (`seq >= ?`) each time it is run, and that
+    // recompilation costs more than the read it serves.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+        .map_err(err)?;
     let found = inspect(&conn, path)?;
     let migrate = judge(&found, path, options)?;
     if !writer {

@@ -28,12 +28,19 @@ use crate::schema::{Role, SqliteOptions, open_connection};
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
+/// A read runs on the caller's thread for its first rows up to this many
+/// canonical bytes (see [`Worker::in_place`]); the rest of a longer page is
+/// read on the reader's thread.
+const IN_PLACE_READ_BYTES: usize = 64 * 1024;
+
 /// A thread that runs jobs on one connection.
 struct Worker {
     /// `None` only while dropping.
     jobs: Option<mpsc::Sender<Job>>,
     conn: Arc<Mutex<Connection>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// The connection's busy timeout (see [`Worker::in_place`]).
+    busy_timeout: std::time::Duration,
 }
 
 impl Drop for Worker {
@@ -53,6 +60,15 @@ fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
     conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The connection, unless another thread is using it.
+fn try_lock(conn: &Mutex<Connection>) -> Option<MutexGuard<'_, Connection>> {
+    match conn.try_lock() {
+        Ok(guard) => Some(guard),
+        Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    }
+}
+
 impl Worker {
     /// Starts a thread, opens its connection there, and returns once it is open.
     async fn start(
@@ -61,6 +77,7 @@ impl Worker {
         options: SqliteOptions,
         role: Role,
     ) -> Result<Worker, StoreError> {
+        let busy_timeout = options.busy_timeout;
         let (jobs, queue) = mpsc::channel::<Job>();
         let (opened, is_open) = oneshot::channel();
         let thread = std::thread::Builder::new()
@@ -92,7 +109,39 @@ impl Worker {
             jobs: Some(jobs),
             conn,
             thread: Some(thread),
+            busy_timeout,
         })
+    }
+
+    /// Runs `f` on the caller's thread, inside `block_in_place` (the
+    /// runtime moves its other tasks away), when the caller runs on a
+    /// multi-threaded tokio runtime and the connection is free. SQLite's
+    /// busy timeout is zero meanwhile, so a read in WAL mode does not wait
+    /// for a lock there. `None` when the connection is busy, `f` failed, or
+    /// the runtime is not multi-threaded: then [`run`](Worker::run) it on
+    /// the worker's thread, which waits out the busy timeout while the
+    /// caller awaits within its deadline, and reports any error.
+    ///
+    /// A current-thread runtime always takes the worker's thread: a process
+    /// that holds the WAL's read-lock bytes itself (not through SQLite) can
+    /// hold a read for SQLite's own limit of about ten seconds whatever the
+    /// busy timeout, and a command-line hook must answer within its
+    /// deadline, since a harness lets a call through when its hook times
+    /// out. On a multi-threaded runtime such a read delays the one call
+    /// that makes it, which then fails and is refused.
+    fn in_place<R>(&self, f: impl FnOnce(&Connection) -> Result<R, StoreError>) -> Option<R> {
+        let attempt = || {
+            let conn = try_lock(&self.conn)?;
+            conn.busy_timeout(std::time::Duration::ZERO).ok()?;
+            let result = f(&conn);
+            // Restored before the connection is released.
+            conn.busy_timeout(self.busy_timeout).ok()?;
+            result.ok()
+        };
+        match tokio::runtime::Handle::try_current().ok()?.runtime_flavor() {
+            RuntimeFlavor::MultiThread => tokio::task::block_in_place(attempt),
+            _ => None,
+        }
     }
 
     /// Runs `f` on the worker's connection. If the returned future is
@@ -207,12 +256,14 @@ impl Writer {
     /// `block_in_place` (no thread hop; the runtime moves its other tasks
     /// away) it appends everything waiting as one group, then what queued up
     /// meanwhile as the next, until nothing waits, so concurrent appends
-    /// share one transaction and one fsync; the others wait for their answer. On a current-thread runtime the caller
-    /// first lets the runtime's other tasks queue theirs, then appends in
-    /// place when the connection and the file's write lock are free at once,
-    /// and otherwise hands the group to the writer thread, so the runtime
-    /// never waits for another process's lock. Elsewhere the writer thread
-    /// does it.
+    /// share one transaction and one fsync; the others wait for their
+    /// answer. On a current-thread runtime the caller first lets the
+    /// runtime's other tasks queue theirs, then appends in place. Either
+    /// way a group is written in place only when the file's write lock is
+    /// free at once: when another connection holds it, the group goes to
+    /// the writer thread, which waits for the lock, and the caller awaits
+    /// its answer, so no caller blocks on another process's lock past its
+    /// own deadline. Elsewhere the writer thread does it.
     async fn drive(&self) -> Result<(), StoreError> {
         let flavor = tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor());
         let appends = Arc::clone(&self.appends);
@@ -223,24 +274,37 @@ impl Writer {
                 // until none is waiting, and the others only wait for their
                 // answer. A leader checks once more after leaving, so no
                 // batch is left waiting with no leader.
-                while appends.is_waiting()
+                let mut locked_out = false;
+                while !locked_out
+                    && appends.is_waiting()
                     && let Some(lead) = appends.take_lead()
                 {
                     let conn = Arc::clone(&self.worker.conn);
                     let appends = Arc::clone(&appends);
-                    tokio::task::block_in_place(move || {
-                        let mut conn = lock(&conn);
+                    locked_out = tokio::task::block_in_place(move || {
+                        // Busy: the writer thread is waiting for the lock.
+                        let Some(mut conn) = try_lock(&conn) else {
+                            return true;
+                        };
                         while appends.is_waiting() {
-                            appends.drain(&mut conn, blocking::Wait::BusyTimeout);
+                            if !appends.drain(&mut conn, blocking::Wait::No(appends.busy_timeout)) {
+                                return true;
+                            }
                         }
+                        false
                     });
                     drop(lead);
                 }
-                return Ok(());
+                if !locked_out {
+                    return Ok(());
+                }
+                // Another connection holds the write lock: the writer
+                // thread waits for it (up to the busy timeout) while this
+                // caller awaits, within whatever deadline it has.
             }
             Ok(RuntimeFlavor::CurrentThread) => {
                 tokio::task::yield_now().await;
-                if let Ok(mut conn) = self.worker.conn.try_lock()
+                if let Some(mut conn) = try_lock(&self.worker.conn)
                     && appends.drain(&mut conn, blocking::Wait::No(appends.busy_timeout))
                 {
                     return Ok(());
@@ -408,6 +472,12 @@ impl EventStore for SqliteStore {
     }
 
     async fn head(&self) -> Result<Option<Head>, StoreError> {
+        if let Some(head) = self
+            .reader
+            .in_place(|conn| blocking::head(conn, &self.path, &self.chain))
+        {
+            return Ok(head);
+        }
         let (path, chain) = (self.path.clone(), self.chain.clone());
         self.reader
             .run(move |conn| blocking::head(conn, &path, &chain))
@@ -424,10 +494,42 @@ impl EventStore for SqliteStore {
         limit: usize,
         max_bytes: usize,
     ) -> Result<Vec<Event>, StoreError> {
+        // The first rows, up to IN_PLACE_READ_BYTES, are read on the
+        // caller's thread where `Worker::in_place` allows: a gate catching
+        // up on the few events appended since it last looked pays no thread
+        // hop (which costs several times the read). A longer page continues on the reader thread, so a
+        // scan still reads its next page while it checks this one.
+        let first = self.reader.in_place(|conn| {
+            blocking::read(
+                conn,
+                &self.path,
+                &self.chain,
+                from_seq,
+                limit,
+                max_bytes.min(IN_PLACE_READ_BYTES),
+            )
+        });
+        let mut events = match first {
+            Some(first) => {
+                let bytes: usize = first.iter().map(|e| e.canonical.len()).sum();
+                // Every row asked for, the byte bound, or the chain's end.
+                if first.len() >= limit || bytes >= max_bytes || bytes < IN_PLACE_READ_BYTES {
+                    return Ok(first);
+                }
+                first
+            }
+            None => Vec::new(),
+        };
+        let bytes: usize = events.iter().map(|e| e.canonical.len()).sum();
+        let from = events.last().map_or(from_seq, |e| e.seq.saturating_add(1));
+        let (left, left_bytes) = (limit - events.len(), max_bytes - bytes);
         let (path, chain) = (self.path.clone(), self.chain.clone());
-        self.reader
-            .run(move |conn| blocking::read(conn, &path, &chain, from_seq, limit, max_bytes))
-            .await
+        let rest = self
+            .reader
+            .run(move |conn| blocking::read(conn, &path, &chain, from, left, left_bytes))
+            .await?;
+        events.extend(rest);
+        Ok(events)
     }
 
     async fn query(&self, query: &Query) -> Result<Vec<Event>, StoreError> {

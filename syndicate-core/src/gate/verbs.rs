@@ -791,8 +791,11 @@ impl Gate {
                     to_body(&body),
                 )
                 .with_once(decision_once(request_id));
-            let started = match self.append(vec![draft]).await {
-                Ok(events) => events.into_iter().next(),
+            let (started, folded) = match self.append(vec![draft]).await {
+                Ok(events) => {
+                    let folded = self.fold_own(&mut watch, &events);
+                    (events.into_iter().next(), folded)
+                }
                 Err(StoreError::AlreadyUsed { .. }) => {
                     // A denial or another start won the key: say which, from the
                     // verified chain.
@@ -821,18 +824,21 @@ impl Gate {
             // Single use from the hashed events, not only the store's key: the
             // start just recorded must be the request's first start, after no
             // denial.
-            let holds = match self.verify_into(&mut watch).await {
-                Ok(pass) if pass.violation.is_none() => match watch.ledger.lookup(request_id) {
+            // When the start directly follows the verified head it is folded
+            // in as appended; otherwise the chain is read and verified.
+            let pass = match folded {
+                Some(pass) => Ok(pass),
+                None => self.verify_into(&mut watch).await,
+            };
+            let holds = match pass.map(|pass| pass.violation) {
+                Ok(None) => match watch.ledger.lookup(request_id) {
                     Lookup::Open(r) if r.started == Some(started_seq) => Ok(()),
                     _ => Err(format!(
                         "request {request_id}: the start at seq {started_seq} is not its first \
                          decision on the verified chain; a single-use key did not hold"
                     )),
                 },
-                Ok(pass) => Err(format!(
-                    "chain does not verify: {}",
-                    pass.violation.map_or_else(String::new, |v| v.to_string())
-                )),
+                Ok(Some(violation)) => Err(format!("chain does not verify: {violation}")),
                 Err(e) => Err(format!("cannot read the chain: {e}")),
             };
             if let Err(reason) = holds {
