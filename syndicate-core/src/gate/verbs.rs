@@ -826,11 +826,14 @@ impl Gate {
             // denial.
             // When the start directly follows the verified head it is folded
             // in as appended; otherwise the chain is read and verified.
-            let pass = match folded {
-                Some(pass) => Ok(pass),
-                None => self.verify_into(&mut watch).await,
+            let pass = if folded {
+                Ok(None)
+            } else {
+                self.verify_into(&mut watch)
+                    .await
+                    .map(|pass| pass.violation)
             };
-            let holds = match pass.map(|pass| pass.violation) {
+            let holds = match pass {
                 Ok(None) => match watch.ledger.lookup(request_id) {
                     Lookup::Open(r) if r.started == Some(started_seq) => Ok(()),
                     _ => Err(format!(

@@ -255,41 +255,26 @@ impl Gate {
     /// reading them back, when they directly follow its verified head: the
     /// store sealed them onto that head inside its transaction, so no other
     /// event came between. Each is verified (seq, hash, link, time, columns)
-    /// and applied to the ledger as a pass would; returns the pass. `None`,
-    /// with the watch unchanged, when they do not follow the head, do not
-    /// verify, or mark the gate degraded or recovered: the caller then
-    /// verifies through a read ([`Gate::verify_into`]).
-    pub(super) fn fold_own(&self, watch: &mut Watch, events: &[Event]) -> Option<Pass> {
-        let head = watch.verified?;
+    /// and applied to the ledger as a pass would (for events that are not
+    /// degraded/recovered marks, which a pass also notes: `authorize` folds
+    /// its start). False, with the watch unchanged, when they do not follow
+    /// the head or do not verify: the caller then verifies through a read
+    /// ([`Gate::verify_into`]).
+    pub(super) fn fold_own(&self, watch: &mut Watch, events: &[Event]) -> bool {
+        let Some(head) = watch.verified else {
+            return false;
+        };
         let mut verifier = Verifier::resume(self.store.chain().clone(), &head);
         for event in events {
-            verifier.check(event).ok()?;
-            if matches!(
-                crate::format::kind_of(event),
-                Some(EventKind::GateDegraded | EventKind::GateRecovered)
-            ) {
-                return None;
+            if verifier.check(event).is_err() {
+                return false;
             }
         }
-        let mut breach = None;
         for event in events {
-            for finding in watch.ledger.apply(event) {
-                if breach.is_none() && is_breach(event, &finding) {
-                    breach = Some(format!(
-                        "event {} breaks the protocol: {}: {}",
-                        event.seq,
-                        finding.rule.as_str(),
-                        finding.detail
-                    ));
-                }
-            }
+            watch.ledger.apply(event);
         }
         watch.verified = verifier.summary().head;
-        Some(Pass {
-            mark: None,
-            violation: None,
-            breach,
-        })
+        true
     }
 
     /// Whether the store's head is still the head this gate verified last;
