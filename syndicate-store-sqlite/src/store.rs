@@ -497,8 +497,9 @@ impl EventStore for SqliteStore {
         // The first rows, up to IN_PLACE_READ_BYTES, are read on the
         // caller's thread where `Worker::in_place` allows: a gate catching
         // up on the few events appended since it last looked pays no thread
-        // hop (which costs several times the read). A longer page continues on the reader thread, so a
-        // scan still reads its next page while it checks this one.
+        // hop (which costs several times the read). A longer page continues
+        // on the reader thread, so a scan still reads its next page while
+        // it checks this one.
         let first = self.reader.in_place(|conn| {
             blocking::read(
                 conn,
