@@ -793,3 +793,65 @@ async fn a_gate_with_a_checkpointer_publishes_signed_checkpoints_as_it_appends()
     assert!(dir.path().join(format!("{size}.checkpoint")).exists());
     Ok(())
 }
+
+/// Someone who can write the store appends a proposal whose recorded
+/// action is not the one its digest names, and an approval of that digest:
+/// the agent asks to run the approved action (the digest matches), but the
+/// action the permit would carry is the recorded one. The gate re-reads the
+/// recorded action before a permit and refuses when its digest is not the
+/// approved one; nothing starts.
+#[tokio::test]
+async fn a_recorded_action_that_is_not_its_digest_never_gets_a_permit() -> Result {
+    let store = store();
+    let gate = gate_on(&store).await;
+    let approved_action = shell(&["git", "status"]);
+    let recorded_action = shell(&["rm", "-rf", "/srv"]);
+    // Templates: a real proposal and approval of the approved action.
+    let p = gate
+        .propose("s", &agent(), &approved_action, &ProposalContext::default())
+        .await?;
+    gate.approve(&p.request_id, &bob(), &p.digest()).await?;
+    let forged_id = "req-forged";
+    let mut forged = Vec::new();
+    for kind in [EventKind::ActionProposed, EventKind::ActionApproved] {
+        let event = store
+            .query(&Query {
+                kind: Some(kind),
+                limit: 1,
+                ..Query::request(p.request_id.clone())
+            })
+            .await?
+            .remove(0);
+        let envelope = event.envelope()?;
+        let mut body = envelope.body;
+        body["request_id"] = json!(forged_id);
+        if kind == EventKind::ActionProposed {
+            // The recorded action is another one; the digest stays.
+            body["action"] = recorded_action.to_value();
+        }
+        let mut draft =
+            syndicate_core::EventDraft::new(envelope.session, kind, envelope.actor, body);
+        draft.policy = envelope.policy;
+        draft.once = event
+            .columns
+            .once
+            .map(|once| once.replace(&p.request_id, forged_id));
+        forged.push(draft);
+    }
+    store.append(&forged).await?;
+
+    let result = gate.authorize(forged_id, &approved_action).await;
+    assert!(
+        matches!(result, Err(GateError::Refused { .. })),
+        "a permit for a recorded action that is not the approved one: {result:?}"
+    );
+    let started = store
+        .query(&Query {
+            kind: Some(EventKind::ExecutionStarted),
+            ..Query::request(forged_id)
+        })
+        .await?;
+    assert!(started.is_empty(), "nothing started");
+    assert!(gate.degraded().is_some(), "the gate degraded");
+    Ok(())
+}

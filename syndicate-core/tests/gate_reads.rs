@@ -7,7 +7,10 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use serde_json::json;
-use syndicate_core::gate::{Gate, GateConfig, Outcome, ProposalContext, RulePolicy, Status};
+use syndicate_core::gate::{
+    DeniedBody, Gate, GateConfig, GateError, Method, Outcome, ProposalContext, Refusal, RulePolicy,
+    StartedBody, Status,
+};
 use syndicate_core::{
     Action, Actor, ChainId, Event, EventDraft, EventKind, EventStore, EventStoreExt, Head,
     MemoryStore, Query, StoreError, check_story,
@@ -193,5 +196,92 @@ async fn an_event_between_the_verified_head_and_the_start_is_read_and_verified()
     );
     gate.complete(permit, Outcome::succeeded()).await?;
     assert!(store.verify().await?.is_intact());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_denial_that_wins_the_key_just_before_the_start_is_named_as_such() -> Result {
+    let (store, gate) = setup().await?;
+    let action = shell(&["make", "deploy"]);
+    let request_id = proposed_and_approved(&gate, &action).await?;
+    // A revocation recorded by someone else between the gate's check of
+    // the chain and its start: it takes the request's decision key.
+    let denial = DeniedBody {
+        request_id: request_id.clone(),
+        reason: "revoked".into(),
+        by: "carol@example.com".into(),
+        method: Method::Human,
+        rule: None,
+        signed: None,
+    };
+    let mut draft = EventDraft::new(
+        "s",
+        EventKind::ActionDenied,
+        Actor::human("carol@example.com"),
+        serde_json::to_value(&denial)?,
+    );
+    draft.once = Some(
+        syndicate_core::protocol::once_keys(EventKind::ActionDenied, &request_id, None).remove(0),
+    );
+    *store.sneak.lock().unwrap() = Some(draft);
+
+    let result = gate.authorize(&request_id, &action).await;
+    assert!(
+        matches!(
+            result,
+            Err(GateError::Refused {
+                refusal: Refusal::Denied,
+                ..
+            })
+        ),
+        "the start lost its key to the denial, and the refusal says so: {result:?}"
+    );
+    let started = store
+        .query(&Query {
+            kind: Some(EventKind::ExecutionStarted),
+            ..Query::request(request_id.clone())
+        })
+        .await?;
+    assert!(started.is_empty(), "nothing started");
+    assert!(store.verify().await?.is_intact());
+    Ok(())
+}
+
+/// A store whose single-use keys do not hold (here: someone else's start
+/// written without the key, just before the gate's own): the gate's start
+/// lands too, but it is not the request's first start on the verified
+/// chain, so the gate refuses the permit and degrades instead of running
+/// the action a second time.
+#[tokio::test]
+async fn a_start_that_is_not_the_first_on_the_verified_chain_gets_no_permit() -> Result {
+    let (store, gate) = setup().await?;
+    let action = shell(&["make", "deploy"]);
+    let request_id = proposed_and_approved(&gate, &action).await?;
+    let other_start = StartedBody {
+        request_id: request_id.clone(),
+        approved_digest: action.digest(),
+        executed_digest: action.digest(),
+        controls: Vec::new(),
+        call_id: None,
+    };
+    *store.sneak.lock().unwrap() = Some(EventDraft::new(
+        "s",
+        EventKind::ExecutionStarted,
+        Actor::system("gate"),
+        serde_json::to_value(&other_start)?,
+    ));
+
+    let result = gate.authorize(&request_id, &action).await;
+    assert!(
+        matches!(
+            result,
+            Err(GateError::Refused {
+                refusal: Refusal::Degraded { .. },
+                ..
+            })
+        ),
+        "a second start got a permit: {result:?}"
+    );
+    assert!(gate.degraded().is_some(), "the gate degraded");
     Ok(())
 }

@@ -739,11 +739,13 @@ impl Gate {
                     Some(until) if self.now(&watch.ledger) >= until => {
                         Some(Refusal::Expired { expired_at: until })
                     }
+                    Some(_) => None,
+                    // Unreachable while approved (every request needs at
+                    // least one approval): no bound is never "unexpired".
                     None => Some(Refusal::NotApproved {
                         approvals: 0,
                         required: state.required,
                     }),
-                    _ => None,
                 }
             };
             if let Some(refusal) = refusal {
