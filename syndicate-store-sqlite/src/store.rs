@@ -1,13 +1,15 @@
 //! [`SqliteStore`]: the async shell over [`blocking`](crate::blocking).
 //!
 //! Each connection has its own worker thread, which runs the jobs sent to it
-//! in order; reads send a job and await its answer, so that `verify_store`
-//! overlaps reading the next page with checking this one. Appends queue
+//! in order. A read sends a job and awaits its answer, so that
+//! `verify_store` overlaps reading the next page with checking this one,
+//! except that on a multi-threaded runtime its first rows are read in place
+//! when the connection is free (see [`Worker::in_place`]). Appends queue
 //! their batch and are written in groups, one transaction and one commit
 //! for all the batches waiting together (see [`Writer::drive`] for who
 //! writes a group on which runtime): without a thread hop when the caller
-//! can write in place, and never blocking a current-thread runtime on
-//! another process's lock.
+//! can write in place, and never waiting in place for another process's
+//! lock.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -323,9 +325,10 @@ impl Writer {
 
 /// An [`EventStore`] in one SQLite file (WAL mode), for one chain.
 ///
-/// It holds two connections, each on its own thread: a writer that appends
-/// and a reader for `head`, `read` and `query`, which in WAL mode never
-/// waits for a writer. Appends made at the same time through one store are
+/// It holds two connections, each with its own thread: a writer that
+/// appends and a reader for `head`, `read` and `query`, which in WAL mode
+/// never waits for a writer. Short reads and uncontended appends run on the
+/// caller's thread where that is safe (see the module docs). Appends made at the same time through one store are
 /// written together (group commit): one `BEGIN IMMEDIATE` transaction and
 /// one commit for all of them, each batch sealed after the one before it,
 /// written whole or not at all, and acknowledged only once the commit is
