@@ -6,17 +6,18 @@
 //! as in count ([`PAGE_BYTES`]): each page is read with
 //! [`EventStore::read_bounded`], which stops reading rows once the page
 //! holds that many bytes, and after a page of large events the next page
-//! asks for fewer. At most two pages are held at once (one being verified,
-//! the next being read), so memory stays near `2 × PAGE_BYTES` plus one
-//! event whatever the event sizes. Hashing runs off the async executor (on the blocking
-//! pool of the tokio runtime when there is one) while the next page is read,
-//! except for pages of at most 64 KiB (a gate catching up on a few events),
-//! which take microseconds to check in place.
+//! asks for fewer. At most three pages are held at once (one being
+//! verified, one waiting, the next being read), so memory stays near
+//! `3 × PAGE_BYTES` plus one event whatever the event sizes. Hashing runs
+//! off the async executor (on the blocking pool of the tokio runtime when
+//! there is one) while the next pages are read, except for pages of at most
+//! 64 KiB (a gate catching up on a few events), which take microseconds to
+//! check in place.
 
 use crate::event::Event;
 use crate::seal::Head;
 use crate::store::{EventStore, StoreError};
-use crate::verify::{Check, VERIFY_PAGE, Verifier, Violation, join2};
+use crate::verify::{Check, VERIFY_PAGE, Verifier, Violation};
 
 /// Bytes of canonical events a scan aims to hold per page.
 pub const PAGE_BYTES: usize = 8 * 1024 * 1024;
@@ -94,6 +95,11 @@ async fn check_page(
 /// unreadable row ([`StoreError::Corrupt`]) is a [`Check::Row`] violation
 /// after the rows before it are verified and visited.
 ///
+/// Reading and checking run side by side: the reading side asks for the
+/// next page as soon as the last one arrived, while the checking side
+/// verifies the page before it, so neither waits for the other while there
+/// is work; at most one read page waits between them.
+///
 /// # Errors
 /// [`StoreError`] when the store cannot be read.
 pub async fn scan_verified<S, F>(
@@ -106,51 +112,91 @@ where
     S: EventStore + ?Sized,
     F: FnMut(&Event),
 {
-    let mut verifier = verifier;
-    let mut limit = VERIFY_PAGE;
-    let mut page = read_clipped(store, verifier.next_seq(), limit, upto).await;
-    loop {
-        let (events, last_page) = match page {
-            Ok(read) => read,
-            Err(StoreError::Corrupt { seq, reason, .. }) => {
-                return corrupt_row(store, verifier, seq, reason, visit).await;
+    let (pages, mut arrived) = tokio::sync::mpsc::channel(1);
+    let reading = read_ahead(store, verifier.next_seq(), upto, pages);
+    let checking = async move {
+        let mut verifier = verifier;
+        loop {
+            let events = match arrived.recv().await {
+                // The reading side ends after the last page.
+                None => {
+                    return Ok(ScanEnd {
+                        verifier,
+                        violation: None,
+                    });
+                }
+                Some(Ok(events)) => events,
+                Some(Err(StoreError::Corrupt { seq, reason, .. })) => {
+                    return corrupt_row(store, verifier, seq, reason, visit).await;
+                }
+                Some(Err(e)) => return Err(e),
+            };
+            let (checked, events, result) = check_page(verifier, events).await;
+            verifier = checked;
+            let verified = usize::try_from(
+                verifier
+                    .next_seq()
+                    .saturating_sub(events.first().map_or(0, |e| e.seq)),
+            )
+            .unwrap_or(usize::MAX);
+            for event in events.iter().take(verified) {
+                visit(event);
             }
-            Err(e) => return Err(e),
+            if let Err(violation) = result {
+                return Ok(ScanEnd {
+                    verifier,
+                    violation: Some(violation),
+                });
+            }
+        }
+    };
+    until_first_ends(checking, reading).await
+}
+
+/// The reading side of a scan: reads page after page from `from` and hands
+/// each non-empty one over, until an empty page, the last page
+/// ([`read_clipped`]), an error (handed over too), or the checking side
+/// hanging up.
+async fn read_ahead<S: EventStore + ?Sized>(
+    store: &S,
+    mut from: u64,
+    upto: Option<u64>,
+    pages: tokio::sync::mpsc::Sender<Result<Vec<Event>, StoreError>>,
+) {
+    let mut limit = VERIFY_PAGE;
+    loop {
+        let (events, last_page) = match read_clipped(store, from, limit, upto).await {
+            Ok(read) => read,
+            Err(e) => {
+                let _ = pages.send(Err(e)).await;
+                return;
+            }
         };
         let Some(last) = events.last() else {
-            return Ok(ScanEnd {
-                verifier,
-                violation: None,
-            });
+            return;
         };
         limit = next_limit(&events);
-        let next_seq = last.seq.saturating_add(1);
-        let next = async {
-            if last_page {
-                Ok((Vec::new(), true))
-            } else {
-                read_clipped(store, next_seq, limit, upto).await
-            }
-        };
-        let ((checked, events, result), next) = join2(check_page(verifier, events), next).await;
-        verifier = checked;
-        let verified = usize::try_from(
-            verifier
-                .next_seq()
-                .saturating_sub(events.first().map_or(0, |e| e.seq)),
-        )
-        .unwrap_or(usize::MAX);
-        for event in events.iter().take(verified) {
-            visit(event);
+        from = last.seq.saturating_add(1);
+        if pages.send(Ok(events)).await.is_err() || last_page {
+            return;
         }
-        if let Err(violation) = result {
-            return Ok(ScanEnd {
-                verifier,
-                violation: Some(violation),
-            });
-        }
-        page = next;
     }
+}
+
+/// Runs `main` and `side` together and returns `main`'s output as soon as
+/// it has one, dropping `side` wherever it stands; polls `side` first so
+/// its I/O starts before `main` does CPU work.
+async fn until_first_ends<M: Future, D: Future<Output = ()>>(main: M, side: D) -> M::Output {
+    let mut main = std::pin::pin!(main);
+    let mut side = std::pin::pin!(side);
+    let mut side_done = false;
+    std::future::poll_fn(|cx| {
+        if !side_done {
+            side_done = side.as_mut().poll(cx).is_ready();
+        }
+        main.as_mut().poll(cx)
+    })
+    .await
 }
 
 /// Reads a page, honouring the upper bound: events past `upto` are

@@ -398,32 +398,3 @@ pub async fn verify_store<S: EventStore + ?Sized>(
     let end = crate::scan::scan_verified(store, verifier, None, |_| {}).await?;
     Ok(end.verifier.report(end.violation))
 }
-
-/// Runs two futures concurrently; polls `b` first so its I/O starts before
-/// `a` does CPU work.
-pub(crate) async fn join2<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
-    let mut a = std::pin::pin!(a);
-    let mut b = std::pin::pin!(b);
-    let (mut out_a, mut out_b) = (None, None);
-    std::future::poll_fn(|cx| {
-        if out_b.is_none()
-            && let std::task::Poll::Ready(v) = b.as_mut().poll(cx)
-        {
-            out_b = Some(v);
-        }
-        if out_a.is_none()
-            && let std::task::Poll::Ready(v) = a.as_mut().poll(cx)
-        {
-            out_a = Some(v);
-        }
-        match (out_a.take(), out_b.take()) {
-            (Some(a), Some(b)) => std::task::Poll::Ready((a, b)),
-            (a, b) => {
-                out_a = a;
-                out_b = b;
-                std::task::Poll::Pending
-            }
-        }
-    })
-    .await
-}
