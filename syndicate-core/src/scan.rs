@@ -2,7 +2,9 @@
 //! verifying every event before anyone looks at it.
 //!
 //! A backend may return fewer events than asked for without being at the
-//! end, so only an empty page ends a scan. Pages are capped in bytes as well
+//! end, so only an empty page ends a scan, unless the store says its pages
+//! reach the end ([`EventStore::pages_reach_the_end`]) or the scan's upper
+//! bound is reached. Pages are capped in bytes as well
 //! as in count ([`PAGE_BYTES`]): each page is read with
 //! [`EventStore::read_bounded`], which stops reading rows once the page
 //! holds that many bytes, and after a page of large events the next page
@@ -264,6 +266,102 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::{Actor, ChainId, EventDraft, EventKind};
+    use crate::memory::MemoryStore;
+    use crate::store::{EventStoreExt, Query};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A memory store that counts its reads and says whether its pages
+    /// reach the end as told.
+    #[derive(Debug)]
+    struct Counted {
+        inner: MemoryStore,
+        says_end: bool,
+        reads: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl EventStore for Counted {
+        fn chain(&self) -> &ChainId {
+            self.inner.chain()
+        }
+        fn pages_reach_the_end(&self) -> bool {
+            self.says_end
+        }
+        async fn append(&self, drafts: &[EventDraft]) -> Result<Vec<Event>, StoreError> {
+            self.inner.append(drafts).await
+        }
+        async fn head(&self) -> Result<Option<Head>, StoreError> {
+            self.inner.head().await
+        }
+        async fn read(&self, from_seq: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.inner.read(from_seq, limit).await
+        }
+        async fn query(&self, query: &Query) -> Result<Vec<Event>, StoreError> {
+            self.inner.query(query).await
+        }
+    }
+
+    async fn chain_of(events: usize, says_end: bool) -> Counted {
+        let store = Counted {
+            inner: MemoryStore::new(ChainId::new("scan").unwrap()),
+            says_end,
+            reads: AtomicUsize::new(0),
+        };
+        for n in 0..events {
+            let draft = EventDraft::new(
+                format!("r{n}"),
+                EventKind::GateRecovered,
+                Actor::system("gate"),
+                serde_json::json!({"reason": "x"}),
+            );
+            store.append_one(draft).await.unwrap();
+        }
+        store
+    }
+
+    /// Scans the whole chain (or up to `upto`) and returns the seqs visited
+    /// and the reads it took.
+    async fn scan(store: &Counted, upto: Option<u64>) -> (Vec<u64>, usize) {
+        store.reads.store(0, Ordering::SeqCst);
+        let mut seen = Vec::new();
+        let verifier = Verifier::new(store.chain().clone());
+        let end = scan_verified(store, verifier, upto, |e| seen.push(e.seq))
+            .await
+            .unwrap();
+        assert!(end.violation.is_none(), "{:?}", end.violation);
+        (seen, store.reads.load(Ordering::SeqCst))
+    }
+
+    #[tokio::test]
+    async fn a_short_page_ends_the_scan_only_when_the_store_says_pages_reach_the_end() {
+        let says = chain_of(10, true).await;
+        let (seen, reads) = scan(&says, None).await;
+        assert_eq!(seen.len(), 10);
+        assert_eq!(
+            reads, 1,
+            "the short page was the end: no read to confirm it"
+        );
+
+        let silent = chain_of(10, false).await;
+        let (seen_silent, reads) = scan(&silent, None).await;
+        assert_eq!(seen_silent.len(), 10);
+        assert_eq!(
+            reads, 2,
+            "a store that does not say so gets the empty page read"
+        );
+    }
+
+    #[tokio::test]
+    async fn reaching_the_upper_bound_ends_the_scan_without_another_read() {
+        let store = chain_of(10, false).await;
+        let (all, _) = scan(&store, None).await;
+        let upto = all[4];
+        let (seen, reads) = scan(&store, Some(upto)).await;
+        assert_eq!(seen, all[..5]);
+        assert_eq!(reads, 1);
+    }
 
     #[test]
     fn clip_stops_at_the_upper_bound() {
