@@ -43,10 +43,10 @@ impl ScanEnd {
 /// The next page size: as many events as fit [`PAGE_BYTES`] at the size of
 /// the events just read, between 1 and [`VERIFY_PAGE`].
 fn next_limit(page: &[Event]) -> usize {
-    let bytes: usize = page.iter().map(|e| e.canonical.len().max(1)).sum();
-    if page.is_empty() || bytes == 0 {
+    if page.is_empty() {
         return VERIFY_PAGE;
     }
+    let bytes: usize = page.iter().map(|e| e.canonical.len().max(1)).sum();
     let per_event = bytes.div_ceil(page.len());
     (PAGE_BYTES / per_event).clamp(1, VERIFY_PAGE)
 }
@@ -202,10 +202,11 @@ async fn until_first_ends<M: Future, D: Future<Output = ()>>(main: M, side: D) -
 }
 
 /// Reads a page, honouring the upper bound: events past `upto` are
-/// dropped. Also says whether this is the last page: the bound is reached,
-/// or the store says a short page is the end
-/// ([`EventStore::pages_reach_the_end`]) and this one is short in both
-/// count and bytes.
+/// dropped. Also says whether this is the last page: nothing is left
+/// before the bound (then nothing is read, and a page that reaches the
+/// bound leaves nothing for the next call), or the store says a short page
+/// is the end ([`EventStore::pages_reach_the_end`]) and this one is short
+/// in both count and bytes.
 async fn read_clipped<S: EventStore + ?Sized>(
     store: &S,
     from: u64,
@@ -218,10 +219,9 @@ async fn read_clipped<S: EventStore + ?Sized>(
     }
     let mut events = store.read_bounded(from, limit, PAGE_BYTES).await?;
     let bytes: usize = events.iter().map(|e| e.canonical.len()).sum();
-    let mut last = store.pages_reach_the_end() && events.len() < limit && bytes < PAGE_BYTES;
+    let last = store.pages_reach_the_end() && events.len() < limit && bytes < PAGE_BYTES;
     if let Some(upto) = upto {
         events.retain(|e| e.seq <= upto);
-        last |= events.last().is_some_and(|e| e.seq >= upto);
     }
     Ok((events, last))
 }
@@ -278,6 +278,8 @@ mod tests {
         inner: MemoryStore,
         says_end: bool,
         reads: AtomicUsize,
+        /// A row that reads as corrupt.
+        corrupt_at: Option<u64>,
     }
 
     #[async_trait::async_trait]
@@ -296,7 +298,15 @@ mod tests {
         }
         async fn read(&self, from_seq: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
             self.reads.fetch_add(1, Ordering::SeqCst);
-            self.inner.read(from_seq, limit).await
+            let events = self.inner.read(from_seq, limit).await?;
+            match self.corrupt_at {
+                Some(seq) if events.iter().any(|e| e.seq == seq) => Err(StoreError::Corrupt {
+                    store: "counted",
+                    seq,
+                    reason: "flipped".into(),
+                }),
+                _ => Ok(events),
+            }
         }
         async fn query(&self, query: &Query) -> Result<Vec<Event>, StoreError> {
             self.inner.query(query).await
@@ -308,6 +318,7 @@ mod tests {
             inner: MemoryStore::new(ChainId::new("scan").unwrap()),
             says_end,
             reads: AtomicUsize::new(0),
+            corrupt_at: None,
         };
         for n in 0..events {
             let draft = EventDraft::new(
@@ -354,6 +365,82 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_rows_before_an_unreadable_one_are_verified_then_it_is_reported() {
+        let mut store = chain_of(6, true).await;
+        let (all, _) = scan(&store, None).await;
+        store.corrupt_at = Some(all[3]);
+        let mut seen = Vec::new();
+        let verifier = Verifier::new(store.chain().clone());
+        let end = scan_verified(&store, verifier, None, |e| seen.push(e.seq))
+            .await
+            .unwrap();
+        assert_eq!(seen, all[..3]);
+        assert_eq!(end.head().map(|h| h.seq), Some(all[2]));
+        let violation = end.violation.expect("the unreadable row is reported");
+        assert_eq!(violation.seq, all[3]);
+        assert_eq!(violation.check, Check::Row);
+        assert_eq!(violation.found, "flipped");
+    }
+
+    #[tokio::test]
+    async fn a_full_page_is_never_taken_for_the_end() {
+        let store = chain_of(VERIFY_PAGE + 1, true).await;
+        let (seen, reads) = scan(&store, None).await;
+        assert_eq!(seen.len(), VERIFY_PAGE + 1);
+        assert_eq!(reads, 2, "a full page, then the short one that ends it");
+    }
+
+    /// A store that reads back the events it was given, as they are.
+    #[derive(Debug)]
+    struct Given(ChainId, Vec<Event>);
+
+    #[async_trait::async_trait]
+    impl EventStore for Given {
+        fn chain(&self) -> &ChainId {
+            &self.0
+        }
+        fn pages_reach_the_end(&self) -> bool {
+            true
+        }
+        async fn append(&self, _: &[EventDraft]) -> Result<Vec<Event>, StoreError> {
+            unreachable!("scans never append")
+        }
+        async fn head(&self) -> Result<Option<Head>, StoreError> {
+            unreachable!("scans read pages only")
+        }
+        async fn read(&self, from_seq: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
+            let from = self.1.iter().take_while(|e| e.seq < from_seq).count();
+            Ok(self.1.iter().skip(from).take(limit).cloned().collect())
+        }
+        async fn query(&self, _: &Query) -> Result<Vec<Event>, StoreError> {
+            unreachable!("scans read pages only")
+        }
+    }
+
+    #[tokio::test]
+    async fn a_page_cut_at_the_byte_cap_is_never_taken_for_the_end() {
+        let store = chain_of(1, true).await;
+        let event = store.inner.read(0, 1).await.unwrap().remove(0);
+        let half_page: Vec<Event> = (0..4)
+            .map(|seq| Event {
+                seq,
+                canonical: vec![b' '; PAGE_BYTES / 2],
+                ..event.clone()
+            })
+            .collect();
+        let given = Given(store.chain().clone(), half_page);
+        let (page, last) = read_clipped(&given, 0, VERIFY_PAGE, None).await.unwrap();
+        assert_eq!(page.len(), 2, "the byte cap cut the page");
+        assert!(!last, "a page cut at the cap is not the end");
+        let (page, last) = read_clipped(&given, 2, VERIFY_PAGE, None).await.unwrap();
+        assert_eq!(page.len(), 2);
+        assert!(!last, "still at the cap, still not the end");
+        let (page, last) = read_clipped(&given, 3, VERIFY_PAGE, None).await.unwrap();
+        assert_eq!(page.len(), 1);
+        assert!(last, "short in count and bytes: the end");
+    }
+
+    #[tokio::test]
     async fn reaching_the_upper_bound_ends_the_scan_without_another_read() {
         let store = chain_of(10, false).await;
         let (all, _) = scan(&store, None).await;
@@ -368,5 +455,30 @@ mod tests {
         assert_eq!(clip(1000, 5, Some(7)), 3);
         assert_eq!(clip(1000, 8, Some(7)), 0);
         assert_eq!(clip(10, 0, None), 10);
+        assert_eq!(clip(1000, 7, Some(7)), 1, "the bound itself is read");
+    }
+
+    #[tokio::test]
+    async fn after_a_page_of_large_events_the_next_page_asks_for_fewer() {
+        let store = chain_of(1, true).await;
+        let mut event = store.inner.read(0, 1).await.unwrap().remove(0);
+        assert_eq!(next_limit(&[]), VERIFY_PAGE);
+        assert_eq!(
+            next_limit(std::slice::from_ref(&event)),
+            VERIFY_PAGE,
+            "small events: a full page"
+        );
+        event.canonical = vec![b' '; 1024 * 1024];
+        assert_eq!(
+            next_limit(&[event.clone(), event.clone()]),
+            8,
+            "8 MiB of 1 MiB events"
+        );
+        event.canonical = vec![b' '; 3 * PAGE_BYTES];
+        assert_eq!(
+            next_limit(&[event]),
+            1,
+            "an event larger than a page: one at a time"
+        );
     }
 }
