@@ -4,17 +4,16 @@
 //! A backend may return fewer events than asked for without being at the
 //! end, so only an empty page ends a scan, unless the store says its pages
 //! reach the end ([`EventStore::pages_reach_the_end`]) or the scan's upper
-//! bound is reached. Pages are capped in bytes as well
-//! as in count ([`PAGE_BYTES`]): each page is read with
-//! [`EventStore::read_bounded`], which stops reading rows once the page
-//! holds that many bytes, and after a page of large events the next page
-//! asks for fewer. At most three pages are held at once (one being
-//! verified, one waiting, the next being read), so memory stays near
-//! `3 × PAGE_BYTES` plus one event whatever the event sizes. Hashing runs
-//! off the async executor (on the blocking pool of the tokio runtime when
-//! there is one) while the next pages are read, except for pages of at most
-//! 64 KiB (a gate catching up on a few events), which take microseconds to
-//! check in place.
+//! bound is reached. Pages are capped in bytes as well as in count
+//! ([`PAGE_BYTES`]): each page is read with [`EventStore::read_bounded`],
+//! which stops reading rows once the page holds that many bytes, and after
+//! a page of large events the next page asks for fewer. At most three
+//! pages are held at once (one being verified, one waiting, the next being
+//! read), so memory stays near `3 × PAGE_BYTES` plus one event whatever the
+//! event sizes. Hashing runs off the async executor (on the blocking pool
+//! of the tokio runtime when there is one) while the next pages are read,
+//! except for pages of at most 64 KiB (a gate catching up on a few events),
+//! which take microseconds to check in place.
 
 use crate::event::Event;
 use crate::seal::Head;
