@@ -133,6 +133,39 @@ fn fill_up(path: &Path) {
     let _ = file.sync_all();
 }
 
+/// A gate on a new file, ready for a lock held by another process: it ran
+/// one action, a second is approved and waiting, and the trail as it stood
+/// then is kept.
+struct Primed {
+    dir: tempfile::TempDir,
+    path: PathBuf,
+    gate: Gate,
+    request_id: String,
+    before: Vec<(u64, Digest)>,
+}
+
+/// A [`Primed`] gate, or `None` when `python3` (which holds the locks) is
+/// missing and the test is skipped.
+async fn primed() -> Result<Option<Primed>> {
+    if !common::python_available() {
+        return Ok(None);
+    }
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("trail.db");
+    let store = open(&path).await?;
+    let gate = gate_on(store.clone()).await?;
+    assert!(round_trip(&gate, 0).await?, "runs before the fault");
+    let request_id = common::propose_and_approve(&gate, &deploy(1)).await?;
+    let before = trail(store.as_ref()).await;
+    Ok(Some(Primed {
+        dir,
+        path,
+        gate,
+        request_id,
+        before,
+    }))
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_write_lock_held_by_another_process_degrades_within_the_deadline_current_thread() -> Result
 {
@@ -146,19 +179,18 @@ async fn a_write_lock_held_by_another_process_degrades_within_the_deadline_multi
 }
 
 async fn a_write_lock_held_by_another_process_degrades_within_the_deadline() -> Result {
-    if Command::new("python3").arg("--version").output().is_err() {
-        println!("skipped: python3 is needed to hold the lock from another process");
-        return Ok(());
-    }
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("trail.db");
     // The store keeps its own busy timeout (30 s); the gate's deadline must
     // answer first.
-    let store = open(&path).await?;
-    let gate = gate_on(store.clone()).await?;
-    assert!(round_trip(&gate, 0).await?, "runs before the fault");
-    let request_id = common::propose_and_approve(&gate, &deploy(1)).await?;
-    let before = trail(store.as_ref()).await;
+    let Some(Primed {
+        dir: _dir,
+        path,
+        gate,
+        request_id,
+        before,
+    }) = primed().await?
+    else {
+        return Ok(());
+    };
 
     let mut holder = LockHolder::start(&path);
     let started = Instant::now();
@@ -203,17 +235,16 @@ async fn a_write_lock_held_by_another_process_degrades_within_the_deadline() -> 
 /// call through. On a multi-threaded runtime a read made in place delays
 /// that one call up to SQLite's limit.
 async fn wal_locks_held_by_a_hostile_process(bound: Duration) -> Result {
-    if Command::new("python3").arg("--version").output().is_err() {
-        println!("skipped: python3 is needed to hold the lock from another process");
+    let Some(Primed {
+        dir: _dir,
+        path,
+        gate,
+        request_id,
+        before,
+    }) = primed().await?
+    else {
         return Ok(());
-    }
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("trail.db");
-    let store = open(&path).await?;
-    let gate = gate_on(store.clone()).await?;
-    assert!(round_trip(&gate, 0).await?, "runs before the fault");
-    let request_id = common::propose_and_approve(&gate, &deploy(1)).await?;
-    let before = trail(store.as_ref()).await;
+    };
 
     let mut holder = LockHolder::start_wal_index(&path);
     let started = Instant::now();

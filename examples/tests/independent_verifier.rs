@@ -11,21 +11,6 @@ fn python_verifier() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/verify_jsonl.py")
 }
 
-fn python_available() -> bool {
-    let found = Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "python3 is required under CI=true"
-        );
-        println!("skipping: python3 not found");
-    }
-    found
-}
-
 /// The seq named by a `BROKEN at seq N` line.
 fn broken_seq(text: &str) -> Option<u64> {
     let rest = text.split("at seq ").nth(1)?;
@@ -37,7 +22,7 @@ fn broken_seq(text: &str) -> Option<u64> {
 
 #[test]
 fn python_verifier_agrees_with_the_rust_one() {
-    if !python_available() {
+    if !common::python_available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -61,6 +61,23 @@ pub(crate) fn syndicate() -> Command {
     Command::new(bin)
 }
 
+/// True when `python3` runs here; otherwise says the test is skipped, or
+/// fails it under `CI=true`.
+pub(crate) fn python_available() -> bool {
+    let found = Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "python3 is required under CI=true"
+        );
+        println!("skipping: python3 not found");
+    }
+    found
+}
+
 /// Runs a command to its end and returns what it printed.
 pub(crate) fn run(command: &mut Command) -> Output {
     command.output().expect("the program starts")
